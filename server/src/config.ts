@@ -1,0 +1,146 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Seconds between reaper runs; fractions allowed. */
+  reapInterval: number;
+  /** Unset: the embedded PGlite database in dataDir. */
+  databaseUrl: string | undefined;
+  maxConnections: number;
+  dataDir: string;
+  /** Largest request body in bytes; larger is a 413. */
+  maxBody: number;
+  statementTimeoutMs: number;
+  connectionTimeoutMs: number;
+  logLevel: string;
+  /** Validate every response against openapi.yaml too (the test suite turns this on). */
+  validateResponses: boolean;
+}
+
+export const defaults: Config = {
+  port: 8080,
+  host: '127.0.0.1',
+  reapInterval: 5,
+  databaseUrl: undefined,
+  maxConnections: 10,
+  dataDir: './.relay-data',
+  maxBody: 16 * 1024 * 1024,
+  statementTimeoutMs: 10_000,
+  connectionTimeoutMs: 5_000,
+  logLevel: 'info',
+  validateResponses: false,
+};
+
+/** A configuration value that cannot be used; the binary prints it on one line and exits 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\s*\d+\s*$/.test(value)) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 86_400) {
+    throw new InvalidArgumentError('must be a number of seconds greater than 0 (fractions allowed)');
+  }
+  return n;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
+function bytes(value: string): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined || Number(m[1]) === 0) {
+    throw new InvalidArgumentError('must be a size in bytes, optionally with a unit (e.g. 16777216, 512kb, 16mb)');
+  }
+  return Number(m[1]) * unit;
+}
+
+function databaseUrl(value: string): string {
+  if (value === '') return value; // an empty DATABASE_URL means unset
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be a URL such as postgres://user@host:5432/db');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new InvalidArgumentError('must start with postgres:// or postgresql://');
+  }
+  return value;
+}
+
+function logLevel(value: string): string {
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(value)) throw new InvalidArgumentError(`must be one of ${levels.join(', ')}`);
+  return value;
+}
+
+function option(flags: string, description: string, env: string, parse: (v: string) => unknown, fallback?: unknown): Option {
+  const opt = new Option(flags, description).env(env).argParser(parse);
+  return fallback === undefined ? opt : opt.default(fallback);
+}
+
+function program(): Command {
+  return new Command('relay-server')
+    .description('The relay job queue: an HTTP API over PostgreSQL, or an embedded PGlite when DATABASE_URL is unset.')
+    .addOption(option('-p, --port <port>', 'port to listen on (0 picks a free one)', 'PORT', integer(0, 65535), defaults.port))
+    .addOption(option('--host <host>', 'address to listen on', 'HOST', String, defaults.host))
+    .addOption(option('--reap-interval <seconds>', 'seconds between lease expiry checks; fractions allowed', 'REAP_INTERVAL', seconds, defaults.reapInterval))
+    .addOption(option('--database-url <url>', 'PostgreSQL connection URL; unset: embedded PGlite in --data-dir', 'DATABASE_URL', databaseUrl))
+    .addOption(option('--database-max-connections <n>', 'PostgreSQL pool size', 'DATABASE_MAX_CONNECTIONS', integer(1, 10_000), defaults.maxConnections))
+    .addOption(option('--data-dir <dir>', 'embedded database directory (memory:// keeps nothing)', 'RELAY_DATA_DIR', String, defaults.dataDir))
+    .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody))
+    .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
+    .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
+    .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
+    .helpOption('-h, --help', 'show this help')
+    .showHelpAfterError(false)
+    .allowExcessArguments(false);
+}
+
+/**
+ * Reads flags first, then the environment, then the defaults. Throws ConfigError with one
+ * clear line on a value that cannot be used. `help` is set when --help was asked for.
+ */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Config } | { help: string } {
+  const cmd = program();
+  let helpText: string | undefined;
+  cmd.exitOverride().configureOutput({ writeOut: (s) => (helpText = s), writeErr: () => undefined });
+  const saved = process.env;
+  // commander reads .env() values from process.env; point it at the environment we were given.
+  process.env = env;
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (helpText !== undefined) return { help: helpText };
+    const message = err instanceof Error ? err.message.replace(/^error: /, '') : String(err);
+    throw new ConfigError(message);
+  } finally {
+    process.env = saved;
+  }
+  const o = cmd.opts();
+  return {
+    config: {
+      ...defaults,
+      port: o.port,
+      host: o.host,
+      reapInterval: o.reapInterval,
+      databaseUrl: o.databaseUrl || undefined,
+      maxConnections: o.databaseMaxConnections,
+      dataDir: o.dataDir,
+      maxBody: o.maxBody,
+      statementTimeoutMs: o.statementTimeout,
+      connectionTimeoutMs: o.connectionTimeout,
+      logLevel: o.logLevel,
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Database, QueryResult, Queryable, Statement } from './types.js';
+
+export interface PostgresOptions {
+  connectionString: string;
+  maxConnections: number;
+  /** Server-side statement_timeout, ms. */
+  statementTimeoutMs: number;
+  /** How long a request waits for a pool connection before it gets a 429, ms. */
+  connectionTimeoutMs: number;
+  logger: Logger;
+}
+
+function adapt(client: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<R>(statement: Statement | string, params: unknown[] = []): Promise<QueryResult<R>> {
+      const config = typeof statement === 'string' ? { text: statement, values: params } : { ...statement, values: params };
+      const result = await client.query(config);
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    },
+    async exec(sql: string): Promise<void> {
+      await client.query(sql);
+    },
+  };
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const { connectionString, logger } = options;
+  const connection = {
+    connectionString,
+    statement_timeout: options.statementTimeoutMs,
+    // A server that vanished without closing the socket must not hang a request forever.
+    query_timeout: options.statementTimeoutMs + 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
+    keepAlive: true,
+    application_name: 'relay-ts',
+  };
+  const pool = new pg.Pool({ ...connection, max: options.maxConnections, idleTimeoutMillis: 30_000 });
+  // An idle client that loses its server (database restart) emits here; without a listener
+  // that would crash the process. The pool drops the client and reconnects on demand.
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+  const pooled = adapt(pool);
+
+  return {
+    kind: 'postgres',
+    query: pooled.query,
+    exec: pooled.exec,
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(adapt(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onNotify) {
+      const client = new pg.Client(connection);
+      await client.connect();
+      client.on('notification', (msg) => onNotify(msg.payload ?? ''));
+      client.on('error', (err) => logger.warn({ err: err.message }, 'notification connection lost'));
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { Logger } from 'pino';
+import type { Store } from './store.js';
+
+export interface Reaper {
+  stop(): Promise<void>;
+}
+
+/**
+ * Every intervalSeconds, returns expired leases to their queues (or to the failed jobs).
+ * Runs are never concurrent within one process; across processes the SQL keeps them apart.
+ */
+export function startReaper(store: Store, intervalSeconds: number, logger: Logger): Reaper {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const tick = async () => {
+    try {
+      const { retried, failed } = await store.reapExpired();
+      if (retried || failed) logger.debug({ retried, failed }, 'expired leases reaped');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'reaper run failed; retrying next interval');
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = tick().finally(schedule);
+    }, intervalSeconds * 1000);
+  };
+  schedule();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { Router, type Request } from 'express';
+import type { JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
+import type { Store } from './store.js';
+
+/*
+ * HTTP only: read what the validator has already checked against openapi.yaml, call the
+ * store, write the status. Express 5 forwards a rejected promise to the error handler.
+ */
+
+interface JobQuery {
+  queue: string;
+  job_id: string;
+  run_id?: string;
+}
+
+function jobQuery(req: Request): JobQuery {
+  return req.query as unknown as JobQuery;
+}
+
+/** No body at all keeps the state; any JSON body (null included) replaces it. */
+function stateUpdate(req: Request): StateUpdate {
+  return req.body === undefined ? { replace: false } : { replace: true, state: req.body };
+}
+
+export function routes(store: Store): Router {
+  const router = Router();
+
+  router.post('/enqueue', async (req, res) => {
+    await store.enqueue(req.body as NewJob);
+    res.status(202).end();
+  });
+
+  router.post('/enqueue/batch', async (req, res) => {
+    await store.enqueueBatch(req.body as NewJob[]);
+    res.status(202).end();
+  });
+
+  router.get(['/v1/next', '/next'], async (req, res) => {
+    const { queue, num_jobs } = req.query as unknown as { queue: string; num_jobs?: number };
+    const jobs = await store.next(queue, num_jobs ?? 1);
+    if (jobs.length === 0) res.status(204).end();
+    else res.status(200).json(jobs);
+  });
+
+  router.patch(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
+    const { queue, job_id, run_id } = jobQuery(req);
+    await store.heartbeat(queue, job_id, stateUpdate(req), run_id);
+    res.status(202).end();
+  });
+
+  router.post('/reschedule', async (req, res) => {
+    await store.reschedule(req.body as RescheduleRequest);
+    res.status(202).end();
+  });
+
+  router.delete(['/v1/complete', '/complete'], async (req, res) => {
+    const { queue, job_id, run_id } = jobQuery(req);
+    await store.complete(queue, job_id, run_id);
+    res.status(200).end();
+  });
+
+  router.post('/v1/complete/batch', async (req, res) => {
+    res.status(200).json(await store.completeBatch(req.body as JobRef[]));
+  });
+
+  router.post('/v1/fail', async (req, res) => {
+    const { queue, job_id, run_id } = jobQuery(req);
+    const body = (req.body ?? {}) as { error?: string; retry_in?: number };
+    res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error: body.error, retryIn: body.retry_in }));
+  });
+
+  router.get('/v1/failed', async (req, res) => {
+    const { queue, job_id, limit } = req.query as unknown as { queue: string; job_id?: string; limit?: number };
+    res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
+  });
+
+  return router;
+}

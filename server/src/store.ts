@@ -1,0 +1,345 @@
+import type { Database, Statement } from './db/index.js';
+import { JobExistsError, JobNotFoundError } from './errors.js';
+import type {
+  CompleteBatchResult,
+  FailOutcome,
+  FailedJob,
+  JobRef,
+  Json,
+  LeasedJob,
+  NewJob,
+  RescheduleRequest,
+  StateUpdate,
+} from './jobs.js';
+
+/*
+ * All of relay's SQL. Each operation is one statement, so each is atomic on its own and
+ * needs no transaction. Statements are named so node-postgres prepares each once per
+ * connection. Every statement on the request path names its queue (Citus-ready).
+ *
+ * A job is in flight exactly while run_id IS NOT NULL. run_id (a sequence value, sent to
+ * clients as a string) is new at every delivery and fences calls from a stale lease.
+ */
+
+const ENQUEUE: Statement = {
+  name: 'relay_enqueue',
+  // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload (JSON text),
+  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict.
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
+         ON CONFLICT DO NOTHING`,
+};
+
+const ENQUEUE_BATCH: Statement = {
+  name: 'relay_enqueue_batch',
+  // Params: $1 the jobs as a JSON array. Rows are inserted in array order, so seq (the FIFO
+  // tie-break) follows it; a (queue, id) that exists or repeats is skipped, first one wins.
+  // Returns the number of rows stored.
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+         SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
+                NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())
+         FROM jsonb_to_recordset($1::jsonb)
+           AS j(queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz)
+         ON CONFLICT DO NOTHING`,
+};
+
+const NEXT: Statement = {
+  name: 'relay_next',
+  // Params: $1 queue, $2 how many. Claims up to $2 waiting jobs whose run_at has come.
+  // The CTE with LIMIT ... FOR UPDATE SKIP LOCKED fixes the set first; without it the planner
+  // may run the sub-select per row and claim more than the limit (relay-rs 0.5.2).
+  text: `WITH picked AS (
+           SELECT queue, id FROM relay_jobs
+           WHERE queue = $1 AND run_id IS NULL AND run_at <= now()
+           ORDER BY run_at, seq
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED
+         ), claimed AS (
+           UPDATE relay_jobs j
+           SET run_id = nextval('relay_run_seq'),
+               attempt = j.attempt + 1,
+               lease_expires_at = now() + j.timeout * interval '1 second'
+           FROM picked p
+           WHERE j.queue = p.queue AND j.id = p.id
+           RETURNING j.id, j.queue, j.timeout, j.max_retries, j.payload, j.state, j.run_at, j.seq,
+                     j.attempt, j.run_id
+         )
+         SELECT id, queue, timeout, max_retries, payload, state, run_at, attempt, run_id::text AS run_id
+         FROM claimed ORDER BY run_at, seq`,
+};
+
+const HEARTBEAT: Statement = {
+  name: 'relay_heartbeat',
+  // Params: $1 queue, $2 id, $3 replace state?, $4 state (JSON text or NULL), $5 run_id or NULL.
+  // Touches only unindexed columns, so it is a HOT update. Returns 1 row or 0 (not in flight).
+  text: `UPDATE relay_jobs
+         SET lease_expires_at = now() + timeout * interval '1 second',
+             state = CASE WHEN $3::boolean THEN $4::jsonb ELSE state END
+         WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($5::text IS NULL OR run_id::text = $5)`,
+};
+
+const RESCHEDULE: Statement = {
+  name: 'relay_reschedule',
+  // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload, $6 state, $7 run_at,
+  // $8 run_id. Releases an in-flight job as if newly enqueued (fresh retry budget, attempt
+  // count and FIFO position). Returns 1 row or 0 (not in flight).
+  text: `UPDATE relay_jobs
+         SET timeout = $3, max_retries = $4, retries = 0, attempt = 0,
+             payload = $5::jsonb, state = $6::jsonb, run_at = COALESCE($7::timestamptz, now()),
+             seq = nextval('relay_job_seq'), run_id = NULL, lease_expires_at = NULL
+         WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($8::text IS NULL OR run_id::text = $8)`,
+};
+
+const COMPLETE: Statement = {
+  name: 'relay_complete',
+  // Params: $1 queue, $2 id, $3 run_id or NULL. Returns 1 row or 0.
+  text: `DELETE FROM relay_jobs WHERE queue = $1 AND id = $2 AND ($3::text IS NULL OR run_id::text = $3)`,
+};
+
+const COMPLETE_BATCH: Statement = {
+  name: 'relay_complete_batch',
+  // Params: $1 [{queue, job_id, run_id?}] as JSON. Returns the (queue, id) of each job removed.
+  text: `DELETE FROM relay_jobs j
+         USING jsonb_to_recordset($1::jsonb) AS r(queue text, job_id text, run_id text)
+         WHERE j.queue = r.queue AND j.id = r.job_id AND (r.run_id IS NULL OR j.run_id::text = r.run_id)
+         RETURNING j.queue, j.id`,
+};
+
+// A failure and a lease expiry share one rule: count a retry and put the job back, or, when
+// its retries are used up (never for a negative max_retries), move it to relay_failed_jobs.
+const RETRIES_USED_UP = 'j.max_retries >= 0 AND j.retries >= j.max_retries';
+const MOVE_TO_FAILED = `INSERT INTO relay_failed_jobs
+           (queue, id, timeout, max_retries, attempts, payload, state, run_at, enqueued_at, reason)`;
+
+const FAIL: Statement = {
+  name: 'relay_fail',
+  // Params: $1 queue, $2 id, $3 run_id or NULL, $4 reason, $5 retry_in seconds or NULL for
+  // the default backoff min(2^(attempt-1), 3600). Returns one row: the outcome, and run_at
+  // when retrying; no row when the job is not in flight.
+  text: `WITH target AS (
+           SELECT queue, id FROM relay_jobs
+           WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($3::text IS NULL OR run_id::text = $3)
+           FOR UPDATE
+         ), dead AS (
+           DELETE FROM relay_jobs j USING target t
+           WHERE j.queue = t.queue AND j.id = t.id AND ${RETRIES_USED_UP}
+           RETURNING j.*
+         ), moved AS (
+           ${MOVE_TO_FAILED}
+           SELECT queue, id, timeout, max_retries, attempt, payload, state, run_at, enqueued_at, $4 FROM dead
+         ), retried AS (
+           UPDATE relay_jobs j
+           SET retries = j.retries + 1, run_id = NULL, lease_expires_at = NULL,
+               run_at = now() + COALESCE($5::float8, LEAST(power(2, GREATEST(j.attempt - 1, 0)), 3600)) * interval '1 second'
+           FROM target t
+           WHERE j.queue = t.queue AND j.id = t.id AND NOT (${RETRIES_USED_UP})
+           RETURNING j.run_at
+         )
+         SELECT 'failed' AS outcome, NULL::timestamptz AS run_at FROM dead
+         UNION ALL
+         SELECT 'retrying', run_at FROM retried`,
+};
+
+const REAP: Statement = {
+  name: 'relay_reap',
+  // Params: $1 how many at the most. Expired leases across all queues: SKIP LOCKED plus the
+  // re-check of run_id under the row lock means two reapers never count one expiry twice.
+  // Returns the counts retried and failed.
+  text: `WITH expired AS (
+           SELECT queue, id FROM relay_jobs
+           WHERE run_id IS NOT NULL AND lease_expires_at < now()
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         ), dead AS (
+           DELETE FROM relay_jobs j USING expired e
+           WHERE j.queue = e.queue AND j.id = e.id AND ${RETRIES_USED_UP}
+           RETURNING j.*
+         ), moved AS (
+           ${MOVE_TO_FAILED}
+           SELECT queue, id, timeout, max_retries, attempt, payload, state, run_at, enqueued_at, 'lease expired' FROM dead
+         ), retried AS (
+           UPDATE relay_jobs j
+           SET retries = j.retries + 1, run_id = NULL, lease_expires_at = NULL
+           FROM expired e
+           WHERE j.queue = e.queue AND j.id = e.id AND NOT (${RETRIES_USED_UP})
+           RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM retried)::int AS retried, (SELECT count(*) FROM dead)::int AS failed`,
+};
+
+const LIST_FAILED: Statement = {
+  name: 'relay_list_failed',
+  // Params: $1 queue, $2 id or NULL, $3 limit. Newest failure first.
+  text: `SELECT id, queue, timeout, max_retries, payload, state, run_at, attempts, reason, failed_at
+         FROM relay_failed_jobs
+         WHERE queue = $1 AND ($2::text IS NULL OR id = $2)
+         ORDER BY failure_id DESC
+         LIMIT $3`,
+};
+
+const PING: Statement = { name: 'relay_ping', text: 'SELECT 1' };
+
+const REAP_BATCH = 1000;
+
+function json(value: Json): string {
+  return JSON.stringify(value);
+}
+
+/** undefined and null both mean "no state"; anything else is stored as JSON. */
+function stateParam(state: Json): string | null {
+  return state === undefined || state === null ? null : json(state);
+}
+
+function iso(value: unknown): string {
+  return (value instanceof Date ? value : new Date(String(value))).toISOString();
+}
+
+interface JobRow {
+  id: string;
+  queue: string;
+  timeout: number;
+  max_retries: number;
+  payload: Json;
+  state: Json | null;
+  run_at: Date | string;
+}
+
+function withoutNullState<T extends { state?: Json }>(job: T, state: Json | null): T {
+  if (state !== null) job.state = state;
+  return job;
+}
+
+export class Store {
+  constructor(private readonly db: Database) {}
+
+  /** Throws JobExistsError when (queue, id) is waiting or in flight. */
+  async enqueue(job: NewJob): Promise<void> {
+    const { rowCount } = await this.db.query(ENQUEUE, [
+      job.queue,
+      job.id,
+      job.timeout,
+      job.max_retries ?? 0,
+      json(job.payload ?? null),
+      stateParam(job.state),
+      job.run_at ?? null,
+    ]);
+    if (rowCount === 0) throw new JobExistsError(job.queue, job.id);
+  }
+
+  /** Returns how many jobs were stored; the rest already existed. */
+  async enqueueBatch(jobs: NewJob[]): Promise<number> {
+    if (jobs.length === 0) return 0;
+    const { rowCount } = await this.db.query(ENQUEUE_BATCH, [json(jobs)]);
+    return rowCount;
+  }
+
+  async next(queue: string, limit: number): Promise<LeasedJob[]> {
+    const { rows } = await this.db.query<JobRow & { attempt: number; run_id: string }>(NEXT, [queue, limit]);
+    return rows.map((r) =>
+      withoutNullState<LeasedJob>(
+        {
+          id: r.id,
+          queue: r.queue,
+          timeout: r.timeout,
+          max_retries: r.max_retries,
+          payload: r.payload,
+          run_at: iso(r.run_at),
+          attempt: r.attempt,
+          run_id: r.run_id,
+        },
+        r.state,
+      ),
+    );
+  }
+
+  async heartbeat(queue: string, id: string, update: StateUpdate, runId?: string): Promise<void> {
+    const state = update.replace ? stateParam(update.state) : null;
+    const { rowCount } = await this.db.query(HEARTBEAT, [queue, id, update.replace, state, runId ?? null]);
+    if (rowCount === 0) throw new JobNotFoundError(queue, id, true);
+  }
+
+  async reschedule(job: RescheduleRequest): Promise<void> {
+    const { rowCount } = await this.db.query(RESCHEDULE, [
+      job.queue,
+      job.id,
+      job.timeout,
+      job.max_retries ?? 0,
+      json(job.payload ?? null),
+      stateParam(job.state),
+      job.run_at ?? null,
+      job.run_id ?? null,
+    ]);
+    if (rowCount === 0) throw new JobNotFoundError(job.queue, job.id, true);
+  }
+
+  async complete(queue: string, id: string, runId?: string): Promise<void> {
+    const { rowCount } = await this.db.query(COMPLETE, [queue, id, runId ?? null]);
+    if (rowCount === 0) throw new JobNotFoundError(queue, id, false);
+  }
+
+  async completeBatch(refs: JobRef[]): Promise<CompleteBatchResult> {
+    if (refs.length === 0) return { completed: [], not_found: [] };
+    const { rows } = await this.db.query<{ queue: string; id: string }>(COMPLETE_BATCH, [json(refs)]);
+    const removed = new Set(rows.map((r) => json([r.queue, r.id])));
+    const result: CompleteBatchResult = { completed: [], not_found: [] };
+    for (const ref of refs) {
+      const key = json([ref.queue, ref.job_id]);
+      // A ref listed twice counts as completed once; the repeat found nothing left.
+      if (removed.delete(key)) result.completed.push(ref);
+      else result.not_found.push(ref);
+    }
+    return result;
+  }
+
+  async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }): Promise<FailOutcome> {
+    const { rows } = await this.db.query<{ outcome: 'retrying' | 'failed'; run_at: Date | string | null }>(FAIL, [
+      queue,
+      id,
+      options.runId ?? null,
+      options.error ?? 'failed by worker',
+      options.retryIn ?? null,
+    ]);
+    const row = rows[0];
+    if (!row) throw new JobNotFoundError(queue, id, true);
+    return row.outcome === 'failed' ? { outcome: 'failed' } : { outcome: 'retrying', run_at: iso(row.run_at) };
+  }
+
+  async listFailed(queue: string, id: string | undefined, limit: number): Promise<FailedJob[]> {
+    const { rows } = await this.db.query<JobRow & { attempts: number; reason: string; failed_at: Date | string }>(
+      LIST_FAILED,
+      [queue, id ?? null, limit],
+    );
+    return rows.map((r) =>
+      withoutNullState<FailedJob>(
+        {
+          id: r.id,
+          queue: r.queue,
+          timeout: r.timeout,
+          max_retries: r.max_retries,
+          payload: r.payload,
+          run_at: iso(r.run_at),
+          attempts: r.attempts,
+          reason: r.reason,
+          failed_at: iso(r.failed_at),
+        },
+        r.state,
+      ),
+    );
+  }
+
+  /** Returns expired leases to their queues or to the failed jobs; counts what it did. */
+  async reapExpired(): Promise<{ retried: number; failed: number }> {
+    const total = { retried: 0, failed: 0 };
+    for (;;) {
+      const { rows } = await this.db.query<{ retried: number; failed: number }>(REAP, [REAP_BATCH]);
+      const { retried = 0, failed = 0 } = rows[0] ?? {};
+      total.retried += retried;
+      total.failed += failed;
+      if (retried + failed < REAP_BATCH) return total;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query(PING);
+  }
+}
