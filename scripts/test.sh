@@ -20,7 +20,7 @@ run() {
   rm -f "$log"
 }
 
-run "embedded database (PGlite)" env -u DATABASE_URL npx mocha --ignore 'test/postgres/**' "$@"
+run "embedded database (PGlite)" env -u DATABASE_URL npx mocha 'test/**/*.test.ts' --ignore 'test/postgres/**' "$@"
 if [ -n "${DATABASE_URL:-}" ]; then
   run "PostgreSQL ($DATABASE_URL)" npx mocha 'test/**/*.test.ts' "$@"
 fi
