@@ -1,1 +1,37 @@
-export {};
+/** @relay-ts/client: a typed client of the relay job queue, generated from openapi.yaml. */
+export {
+  RelayClient,
+  MAX_ENQUEUE_BATCH,
+  MAX_COMPLETE_BATCH,
+  type RelayClientOptions,
+  type NextOptions,
+  type HeartbeatOptions,
+  type CompleteOptions,
+  type FailOptions,
+  type ListFailedOptions,
+  type EnqueueBatchOptions,
+  type CompleteBatchOptions,
+} from './client.js';
+export {
+  RelayError,
+  ValidationError,
+  JobNotFoundError,
+  JobExistsError,
+  PayloadTooLargeError,
+  PermanentError,
+  RetryableError,
+} from './errors.js';
+export { defaultRetryOptions, defaultTimeoutMs, type RequestOptions, type RetryOptions, type RetryEvent } from './retry.js';
+export type {
+  NewJob,
+  RescheduleJob,
+  Job,
+  FailedJob,
+  FailResult,
+  JobRef,
+  CompleteBatchResult,
+  Health,
+  Problem,
+  RunAtInput,
+} from './types.js';
+export type { paths, components, operations } from './schema.js';

@@ -1,0 +1,213 @@
+/**
+ * RelayClient: one method per operation of openapi.yaml, on openapi-fetch. Every method sends
+ * through `send` (retry.ts), so timeouts, retries and errors work the same everywhere.
+ */
+import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
+import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions } from './retry.js';
+import type { paths } from './schema.js';
+import type {
+  CompleteBatchResult, FailResult, FailedJob, Health, Job, JobRef, NewJob, RescheduleJob, RunAtInput,
+} from './types.js';
+
+/** The most jobs one `POST /enqueue/batch` takes (openapi.yaml: maxItems). */
+export const MAX_ENQUEUE_BATCH = 10_000;
+/** The most jobs one `POST /v1/complete/batch` takes (openapi.yaml: maxItems). */
+export const MAX_COMPLETE_BATCH = 1000;
+
+export interface RelayClientOptions {
+  /** The server's URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** A fetch to use instead of `globalThis.fetch`. */
+  fetch?: ClientOptions['fetch'];
+  /** Headers sent with every request (e.g. authorization for a proxy in front of relay). */
+  headers?: ClientOptions['headers'];
+  /** How retryable errors are retried; `false` turns retries off. */
+  retry?: RetryOptions | false;
+  /** Per attempt, in ms; 0 disables it. Default 30 000. */
+  timeoutMs?: number;
+  /** `enqueueBatch` sends at most this many jobs per request. Default and maximum 10 000. */
+  maxBatchSize?: number;
+  /** `completeBatch` sends at most this many jobs per request. Default and maximum 1000. */
+  maxCompleteBatchSize?: number;
+}
+
+export interface NextOptions extends RequestOptions {
+  /** How many jobs to lease at the most, 1..1000. Default 1. */
+  numJobs?: number;
+  /** Seconds the server may hold the request until a job is available (long poll), 0..60. */
+  wait?: number;
+}
+
+export interface HeartbeatOptions<S> extends RequestOptions {
+  /** Present (`null` included): replaces the stored state. Absent or undefined: the state is kept. */
+  state?: S | null;
+  /** The delivery this heartbeat belongs to; a 404 when the job was delivered again since. */
+  runId?: string;
+}
+
+export interface CompleteOptions extends RequestOptions {
+  runId?: string;
+}
+
+export interface FailOptions extends RequestOptions {
+  runId?: string;
+  /** Why the job failed; kept as the reason when it moves to the failed jobs. */
+  error?: string;
+  /** Seconds until the job may run again; default the server's backoff. */
+  retryIn?: number;
+}
+
+export interface ListFailedOptions extends RequestOptions {
+  /** Only the failures of this job. */
+  jobId?: string;
+  /** How many at the most, 1..1000. Default 100. */
+  limit?: number;
+}
+
+export interface EnqueueBatchOptions extends RequestOptions {
+  maxBatchSize?: number;
+}
+
+export interface CompleteBatchOptions extends RequestOptions {
+  maxBatchSize?: number;
+}
+
+function runAt(value: RunAtInput | undefined): string | undefined {
+  if (!(value instanceof Date)) return value;
+  // An invalid Date goes out as "Invalid Date", which the server answers with a ValidationError.
+  return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+}
+
+function toWire<J extends { run_at?: RunAtInput }>(job: J): Omit<J, 'run_at'> & { run_at?: string } {
+  const { run_at, ...rest } = job;
+  return run_at === undefined ? rest : { ...rest, run_at: runAt(run_at) };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size must be a positive integer, got ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * A client of one relay server. `P` is the jobs' payload type and `S` their state type, so
+ * that a producer and a worker can share one job type.
+ */
+export class RelayClient<P = unknown, S = unknown> {
+  readonly baseUrl: string;
+  readonly #api: Client<paths>;
+  readonly #retry: RetryOptions | false | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxBatchSize: number;
+  readonly #maxCompleteBatchSize: number;
+
+  constructor(options: RelayClientOptions) {
+    this.baseUrl = options.baseUrl;
+    this.#api = createClient<paths>({ baseUrl: options.baseUrl, fetch: options.fetch, headers: options.headers });
+    this.#retry = options.retry;
+    this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    this.#maxBatchSize = options.maxBatchSize ?? MAX_ENQUEUE_BATCH;
+    this.#maxCompleteBatchSize = options.maxCompleteBatchSize ?? MAX_COMPLETE_BATCH;
+  }
+
+  #send<D>(method: string, path: string, options: RequestOptions, run: (signal: AbortSignal) => Promise<FetchResult<D>>, extraMs = 0) {
+    return send(run, {
+      method,
+      path,
+      timeoutMs: (options.timeoutMs ?? this.#timeoutMs) + (options.timeoutMs === 0 ? 0 : extraMs),
+      signal: options.signal,
+      retry: resolveRetry(this.#retry, options.retry),
+    });
+  }
+
+  /**
+   * Stores one job. JobExistsError (409) when (queue, id) is waiting or in flight. When the
+   * job was stored by an earlier attempt of this same call whose answer was lost, the retry
+   * also gets a JobExistsError, with `afterUncertainAttempt` set.
+   */
+  async enqueue(job: NewJob<P, S>, options: RequestOptions = {}): Promise<void> {
+    const body = toWire(job);
+    await this.#send('POST', '/enqueue', options, (signal) => this.#api.POST('/enqueue', { body, signal }));
+  }
+
+  /**
+   * Stores many jobs, in requests of at most `maxBatchSize` jobs sent one after the other,
+   * each atomic. Jobs whose (queue, id) exists are dropped silently, so sending the same
+   * array again after an error is safe. An empty array sends nothing.
+   */
+  async enqueueBatch(jobs: readonly NewJob<P, S>[], options: EnqueueBatchOptions = {}): Promise<void> {
+    const size = Math.min(options.maxBatchSize ?? this.#maxBatchSize, MAX_ENQUEUE_BATCH);
+    for (const chunk of chunks(jobs, size)) {
+      const body = chunk.map(toWire);
+      await this.#send('POST', '/enqueue/batch', options, (signal) => this.#api.POST('/enqueue/batch', { body, signal }));
+    }
+  }
+
+  /** Leases up to `numJobs` jobs of a queue; `[]` when none is available. */
+  async next(queue: string, options: NextOptions = {}): Promise<Job<P, S>[]> {
+    const query = { queue, num_jobs: options.numJobs, wait: options.wait };
+    const waitMs = (options.wait ?? 0) * 1000;
+    const jobs = await this.#send('GET', '/v1/next', options, (signal) => this.#api.GET('/v1/next', { params: { query }, signal }), waitMs);
+    return (jobs ?? []) as Job<P, S>[];
+  }
+
+  /** Renews a job's lease; with `state` present (even null) also replaces its stored state. */
+  async heartbeat(queue: string, jobId: string, options: HeartbeatOptions<S> = {}): Promise<void> {
+    const query = { queue, job_id: jobId, run_id: options.runId };
+    const body = 'state' in options ? { body: options.state } : {};
+    await this.#send('PATCH', '/v1/heartbeat', options, (signal) =>
+      this.#api.PATCH('/v1/heartbeat', { params: { query }, ...body, signal }),
+    );
+  }
+
+  /** Releases an in-flight job with new settings (run_at absent: now; state absent: cleared). */
+  async reschedule(job: RescheduleJob<P, S>, options: RequestOptions = {}): Promise<void> {
+    const body = toWire(job);
+    await this.#send('POST', '/reschedule', options, (signal) => this.#api.POST('/reschedule', { body, signal }));
+  }
+
+  /** Removes a job. JobNotFoundError when there is none (or, with runId, it was delivered again). */
+  async complete(queue: string, jobId: string, options: CompleteOptions = {}): Promise<void> {
+    const query = { queue, job_id: jobId, run_id: options.runId };
+    await this.#send('DELETE', '/v1/complete', options, (signal) => this.#api.DELETE('/v1/complete', { params: { query }, signal }));
+  }
+
+  /** Removes many jobs, in requests of at most 1000; answers which were completed and which not found. */
+  async completeBatch(refs: readonly JobRef[], options: CompleteBatchOptions = {}): Promise<CompleteBatchResult> {
+    const size = Math.min(options.maxBatchSize ?? this.#maxCompleteBatchSize, MAX_COMPLETE_BATCH);
+    const result: CompleteBatchResult = { completed: [], not_found: [] };
+    for (const body of chunks(refs, size)) {
+      const part = await this.#send('POST', '/v1/complete/batch', options, (signal) =>
+        this.#api.POST('/v1/complete/batch', { body, signal }),
+      );
+      result.completed.push(...(part?.completed ?? []));
+      result.not_found.push(...(part?.not_found ?? []));
+    }
+    return result;
+  }
+
+  /** Fails an in-flight job: back to its queue while retries remain, else to the failed jobs. */
+  async fail(queue: string, jobId: string, options: FailOptions = {}): Promise<FailResult> {
+    const query = { queue, job_id: jobId, run_id: options.runId };
+    const hasBody = options.error !== undefined || options.retryIn !== undefined;
+    const body = hasBody ? { body: { error: options.error, retry_in: options.retryIn } } : {};
+    const result = await this.#send('POST', '/v1/fail', options, (signal) =>
+      this.#api.POST('/v1/fail', { params: { query }, ...body, signal }),
+    );
+    return result as FailResult;
+  }
+
+  /** The failed jobs of a queue, newest failure first. */
+  async listFailed(queue: string, options: ListFailedOptions = {}): Promise<FailedJob<P, S>[]> {
+    const query = { queue, job_id: options.jobId, limit: options.limit };
+    const jobs = await this.#send('GET', '/v1/failed', options, (signal) => this.#api.GET('/v1/failed', { params: { query }, signal }));
+    return (jobs ?? []) as FailedJob<P, S>[];
+  }
+
+  /** `{ status: 'ok', database }` when the server reaches its database; a RetryableError (503) when not. */
+  async health(options: RequestOptions = {}): Promise<Health> {
+    const health = await this.#send('GET', '/health', options, (signal) => this.#api.GET('/health', { signal }));
+    return health as Health;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Sending one call: each attempt under a timeout and the caller's AbortSignal, failures mapped
+ * by toRelayError, and RetryableErrors tried again with exponential backoff and full jitter,
+ * or after the server's Retry-After, within a number of attempts and a total time.
+ */
+import { RetryableError, toRelayError, type Failure, type RelayError } from './errors.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 5; 1 means no retry. */
+  maxAttempts?: number;
+  /** The backoff before the first retry is drawn from 0..initialDelayMs; it doubles each retry. Default 200. */
+  initialDelayMs?: number;
+  /** The backoff never exceeds this, Retry-After aside. Default 10 000. */
+  maxDelayMs?: number;
+  /** No retry starts later than this many ms after the call began. Default 60 000. */
+  maxElapsedMs?: number;
+  /** Called before each retry, e.g. to log it. */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  /** The attempt that failed (1 for the first). */
+  attempt: number;
+  /** How long the client waits before the next attempt. */
+  delayMs: number;
+  error: RetryableError;
+}
+
+/** Options every method takes as its last argument. */
+export interface RequestOptions {
+  /** Aborting rejects the call with the signal's reason at once; an aborted call is not retried. */
+  signal?: AbortSignal;
+  /** Per attempt; a timeout is a RetryableError. 0 disables it. Default: the client's (30 000). */
+  timeoutMs?: number;
+  /** Merged over the client's retry options; `false` sends one attempt only. */
+  retry?: RetryOptions | false;
+}
+
+export const defaultRetryOptions: Readonly<Required<Omit<RetryOptions, 'onRetry'>>> = Object.freeze({
+  maxAttempts: 5,
+  initialDelayMs: 200,
+  maxDelayMs: 10_000,
+  maxElapsedMs: 60_000,
+});
+
+export const defaultTimeoutMs = 30_000;
+
+type ResolvedRetry = Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
+
+/** The client's retry options with a call's over them; `false` on either side is one attempt. */
+export function resolveRetry(client: RetryOptions | false | undefined, call: RetryOptions | false | undefined): ResolvedRetry {
+  if (client === false || call === false) return { ...defaultRetryOptions, maxAttempts: 1 };
+  return { ...defaultRetryOptions, ...definedOnly(client), ...definedOnly(call) };
+}
+
+function definedOnly(options: RetryOptions | undefined): RetryOptions {
+  return Object.fromEntries(Object.entries(options ?? {}).filter(([, v]) => v !== undefined));
+}
+
+/** Full jitter: a random delay between 0 and min(maxDelayMs, initialDelayMs * 2^(retry-1)). */
+export function backoffDelay(retry: number, options: Pick<ResolvedRetry, 'initialDelayMs' | 'maxDelayMs'>): number {
+  const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (retry - 1));
+  return Math.round(Math.random() * ceiling);
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** What openapi-fetch resolves to: `data` on a 2xx, `error` (the parsed body) otherwise. */
+export interface FetchResult<D> {
+  data?: D;
+  error?: unknown;
+  response: Response;
+}
+
+export interface SendOptions {
+  method: string;
+  path: string;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  retry: ResolvedRetry;
+}
+
+/** One attempt; resolves to the response or to how it failed. Rejects only when the caller aborts. */
+async function attempt<D>(
+  run: (signal: AbortSignal) => Promise<FetchResult<D>>,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ ok: true; data: D | undefined } | { ok: false; failure: Failure }> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = timeoutMs > 0 && Number.isFinite(timeoutMs)
+    ? setTimeout(() => {
+        timedOut = true;
+        controller.abort(new DOMException(`timed out after ${timeoutMs} ms`, 'TimeoutError'));
+      }, timeoutMs)
+    : undefined;
+  const onAbort = () => controller.abort(abortReason(signal!));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  // Settles as soon as the attempt is aborted, even with a fetch that ignores the signal.
+  const aborted = new Promise<never>((_, reject) =>
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
+  );
+  const pending = run(controller.signal);
+  pending.catch(() => undefined);
+  aborted.catch(() => undefined);
+  try {
+    const { data, error, response } = await Promise.race([pending, aborted]);
+    if (response.ok) return { ok: true, data };
+    return {
+      ok: false,
+      failure: { type: 'response', status: response.status, body: error, retryAfterMs: parseRetryAfter(response.headers.get('Retry-After')) },
+    };
+  } catch (cause) {
+    if (signal?.aborted) throw abortReason(signal);
+    return { ok: false, failure: timedOut ? { type: 'timeout', timeoutMs } : { type: 'network', cause } };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    controller.abort(); // releases the race's listener; a no-op for a finished fetch
+  }
+}
+
+/**
+ * Whether the server may have carried out an attempt that failed: no answer came (except a
+ * refused connection), or a gateway answered 502 or 504 after perhaps passing it on.
+ */
+function uncertain(failure: Failure): boolean {
+  if (failure.type === 'timeout') return true;
+  if (failure.type === 'response') return failure.status === 502 || failure.status === 504;
+  const code = (failure.cause as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return code !== 'ECONNREFUSED';
+}
+
+/** Sends a call, retrying as `options.retry` allows; resolves to the 2xx data or throws a RelayError. */
+export async function send<D>(run: (signal: AbortSignal) => Promise<FetchResult<D>>, options: SendOptions): Promise<D | undefined> {
+  const { method, path, timeoutMs, signal, retry } = options;
+  const started = Date.now();
+  let afterUncertainAttempt = false;
+  for (let attempts = 1; ; attempts++) {
+    if (signal?.aborted) throw abortReason(signal);
+    const result = await attempt(run, timeoutMs, signal);
+    if (result.ok) return result.data;
+    const error: RelayError = toRelayError(result.failure, { method, path, attempts, afterUncertainAttempt });
+    afterUncertainAttempt ||= uncertain(result.failure);
+    if (!(error instanceof RetryableError) || attempts >= retry.maxAttempts) throw error;
+    // Retry-After is honoured, with a little jitter so that clients do not return in step.
+    const delayMs = error.retryAfterMs !== undefined
+      ? error.retryAfterMs + Math.round(Math.random() * retry.initialDelayMs)
+      : backoffDelay(attempts, retry);
+    if (Date.now() - started + delayMs > retry.maxElapsedMs) throw error;
+    retry.onRetry?.({ attempt: attempts, delayMs, error });
+    await sleep(delayMs, signal);
+  }
+}
