@@ -27,7 +27,7 @@ export type Reply =
   | 'hang'
   /** Wait this long, then forward as 'pass' does. */
   | { delayMs: number }
-  /** Answer this, without forwarding. A body object is sent as application/problem+json. */
+  /** Answer this, without forwarding: a string body as it is, any other as application/problem+json. */
   | { status: number; headers?: Record<string, string>; body?: unknown };
 
 export class TestProxy {
@@ -112,7 +112,9 @@ export class TestProxy {
     else if (typeof reply === 'object') {
       const headers: Record<string, string> = { ...reply.headers };
       let text = '';
-      if (reply.body !== undefined) {
+      if (typeof reply.body === 'string') {
+        text = reply.body;
+      } else if (reply.body !== undefined) {
         text = JSON.stringify(reply.body);
         headers['content-type'] ??= 'application/problem+json';
       }
