@@ -5,6 +5,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import { ServiceUnavailableError, toProblem, toRelayError } from './errors.js';
 import { routes } from './routes.js';
+import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
 /** openapi.yaml sits at the repository root, or beside package.json in the packed server. */
@@ -18,6 +19,7 @@ export function specPath(): string {
 
 export interface AppOptions {
   store: Store;
+  longPoll: LongPoll;
   databaseKind: 'postgres' | 'pglite';
   maxBody: number;
   validateResponses: boolean;
@@ -59,7 +61,7 @@ export function createApp(options: AppOptions): Express {
       validateFormats: true,
     }),
   );
-  app.use(routes(store));
+  app.use(routes(store, options.longPoll));
   app.use(errorHandler(logger));
   return app;
 }

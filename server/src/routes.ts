@@ -1,5 +1,6 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
+import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
 /*
@@ -22,7 +23,16 @@ function stateUpdate(req: Request): StateUpdate {
   return req.body === undefined ? { replace: false } : { replace: true, state: req.body };
 }
 
-export function routes(store: Store): Router {
+/** Aborts when the client goes away before its response was sent (ends a long poll). */
+function disconnected(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableEnded) controller.abort();
+  });
+  return controller.signal;
+}
+
+export function routes(store: Store, longPoll: LongPoll): Router {
   const router = Router();
 
   router.post('/enqueue', async (req, res) => {
@@ -36,8 +46,8 @@ export function routes(store: Store): Router {
   });
 
   router.get(['/v1/next', '/next'], async (req, res) => {
-    const { queue, num_jobs } = req.query as unknown as { queue: string; num_jobs?: number };
-    const jobs = await store.next(queue, num_jobs ?? 1);
+    const { queue, num_jobs, wait } = req.query as unknown as { queue: string; num_jobs?: number; wait?: number };
+    const jobs = await longPoll.next(queue, num_jobs ?? 1, wait ?? 0, disconnected(res));
     if (jobs.length === 0) res.status(204).end();
     else res.status(200).json(jobs);
   });

@@ -6,7 +6,8 @@ import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
-import { Store } from './store.js';
+import { LongPoll } from './long-poll.js';
+import { JOBS_CHANNEL, Store } from './store.js';
 
 export interface RelayServer {
   /** e.g. http://127.0.0.1:8080 */
@@ -26,8 +27,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     throw err;
   }
   const store = new Store(db);
+  const longPoll = new LongPoll(store, { recheckMs: 1000 });
+  const unlisten = await db.listen(JOBS_CHANNEL, (queue) => longPoll.notify(queue));
   const app = createApp({
     store,
+    longPoll,
     databaseKind: db.kind,
     maxBody: config.maxBody,
     validateResponses: config.validateResponses,
@@ -49,9 +53,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     close() {
       closing ??= (async () => {
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Waiting long polls answer now (no jobs) instead of holding the shutdown.
+        longPoll.close();
+        // A keep-alive connection becomes idle only once its last response is sent; close
+        // each as soon as it does rather than waiting out the keep-alive timeout.
         server.closeIdleConnections();
-        await drained;
+        const sweeper = setInterval(() => server.closeIdleConnections(), 20);
+        await drained.finally(() => clearInterval(sweeper));
         await reaper.stop();
+        await unlisten();
         await db.close();
       })();
       return closing;

@@ -21,26 +21,40 @@ import type {
  * clients as a string) is new at every delivery and fences calls from a stale lease.
  */
 
+/** The channel whose notifications (payload: a queue name) wake long-polling `next` calls. */
+export const JOBS_CHANNEL = 'relay_jobs';
+
 const ENQUEUE: Statement = {
   name: 'relay_enqueue',
   // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload (JSON text),
-  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict.
-  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
-         ON CONFLICT DO NOTHING`,
+  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict;
+  // notifies the queue's waiters when it stores the job.
+  text: `WITH stored AS (
+           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
+           ON CONFLICT DO NOTHING
+           RETURNING queue
+         )
+         SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM stored`,
 };
 
 const ENQUEUE_BATCH: Statement = {
   name: 'relay_enqueue_batch',
   // Params: $1 the jobs as a JSON array. Rows are inserted in array order, so seq (the FIFO
   // tie-break) follows it; a (queue, id) that exists or repeats is skipped, first one wins.
-  // Returns the number of rows stored.
-  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
-         SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
-                NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())
-         FROM jsonb_to_recordset($1::jsonb)
-           AS j(queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz)
-         ON CONFLICT DO NOTHING`,
+  // Returns the number of rows stored; notifies each queue that got a job once.
+  text: `WITH stored AS (
+           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+           SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
+                  NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())
+           FROM jsonb_to_recordset($1::jsonb)
+             AS j(queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz)
+           ON CONFLICT DO NOTHING
+           RETURNING queue
+         ), notified AS (
+           SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM stored GROUP BY queue
+         )
+         SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM notified)::int AS queues`,
 };
 
 const NEXT: Statement = {
@@ -82,12 +96,16 @@ const RESCHEDULE: Statement = {
   name: 'relay_reschedule',
   // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload, $6 state, $7 run_at,
   // $8 run_id. Releases an in-flight job as if newly enqueued (fresh retry budget, attempt
-  // count and FIFO position). Returns 1 row or 0 (not in flight).
-  text: `UPDATE relay_jobs
-         SET timeout = $3, max_retries = $4, retries = 0, attempt = 0,
-             payload = $5::jsonb, state = $6::jsonb, run_at = COALESCE($7::timestamptz, now()),
-             seq = nextval('relay_job_seq'), run_id = NULL, lease_expires_at = NULL
-         WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($8::text IS NULL OR run_id::text = $8)`,
+  // count and FIFO position). Returns 1 row or 0 (not in flight); notifies the queue.
+  text: `WITH released AS (
+           UPDATE relay_jobs
+           SET timeout = $3, max_retries = $4, retries = 0, attempt = 0,
+               payload = $5::jsonb, state = $6::jsonb, run_at = COALESCE($7::timestamptz, now()),
+               seq = nextval('relay_job_seq'), run_id = NULL, lease_expires_at = NULL
+           WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($8::text IS NULL OR run_id::text = $8)
+           RETURNING queue
+         )
+         SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM released`,
 };
 
 const COMPLETE: Statement = {
@@ -114,7 +132,8 @@ const MOVE_TO_FAILED = `INSERT INTO relay_failed_jobs
 const FAIL: Statement = {
   name: 'relay_fail',
   // Params: $1 queue, $2 id, $3 run_id or NULL, $4 reason, $5 retry_in seconds or NULL for
-  // the default backoff min(2^(attempt-1), 3600). Returns one row: the outcome, and run_at
+  // the default backoff min(2^(attempt-1), 3600). No notification: the job comes back later,
+  // and long-polls re-check every second anyway. Returns one row: the outcome, and run_at
   // when retrying; no row when the job is not in flight.
   text: `WITH target AS (
            SELECT queue, id FROM relay_jobs
@@ -144,7 +163,7 @@ const REAP: Statement = {
   name: 'relay_reap',
   // Params: $1 how many at the most. Expired leases across all queues: SKIP LOCKED plus the
   // re-check of run_id under the row lock means two reapers never count one expiry twice.
-  // Returns the counts retried and failed.
+  // Returns the counts retried and failed; notifies each queue that got a job back.
   text: `WITH expired AS (
            SELECT queue, id FROM relay_jobs
            WHERE run_id IS NOT NULL AND lease_expires_at < now()
@@ -162,9 +181,12 @@ const REAP: Statement = {
            SET retries = j.retries + 1, run_id = NULL, lease_expires_at = NULL
            FROM expired e
            WHERE j.queue = e.queue AND j.id = e.id AND NOT (${RETRIES_USED_UP})
-           RETURNING 1
+           RETURNING j.queue
+         ), notified AS (
+           SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM retried GROUP BY queue
          )
-         SELECT (SELECT count(*) FROM retried)::int AS retried, (SELECT count(*) FROM dead)::int AS failed`,
+         SELECT (SELECT count(*) FROM retried)::int AS retried, (SELECT count(*) FROM dead)::int AS failed,
+                (SELECT count(*) FROM notified)::int AS queues`,
 };
 
 const LIST_FAILED: Statement = {
@@ -214,7 +236,7 @@ export class Store {
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
   async enqueue(job: NewJob): Promise<void> {
-    const { rowCount } = await this.db.query(ENQUEUE, [
+    const { rows } = await this.db.query(ENQUEUE, [
       job.queue,
       job.id,
       job.timeout,
@@ -223,14 +245,14 @@ export class Store {
       stateParam(job.state),
       job.run_at ?? null,
     ]);
-    if (rowCount === 0) throw new JobExistsError(job.queue, job.id);
+    if (rows.length === 0) throw new JobExistsError(job.queue, job.id);
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
   async enqueueBatch(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
-    const { rowCount } = await this.db.query(ENQUEUE_BATCH, [json(jobs)]);
-    return rowCount;
+    const { rows } = await this.db.query<{ stored: number }>(ENQUEUE_BATCH, [json(jobs)]);
+    return rows[0]?.stored ?? 0;
   }
 
   async next(queue: string, limit: number): Promise<LeasedJob[]> {
@@ -259,7 +281,7 @@ export class Store {
   }
 
   async reschedule(job: RescheduleRequest): Promise<void> {
-    const { rowCount } = await this.db.query(RESCHEDULE, [
+    const { rows } = await this.db.query(RESCHEDULE, [
       job.queue,
       job.id,
       job.timeout,
@@ -269,7 +291,7 @@ export class Store {
       job.run_at ?? null,
       job.run_id ?? null,
     ]);
-    if (rowCount === 0) throw new JobNotFoundError(job.queue, job.id, true);
+    if (rows.length === 0) throw new JobNotFoundError(job.queue, job.id, true);
   }
 
   async complete(queue: string, id: string, runId?: string): Promise<void> {

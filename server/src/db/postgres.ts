@@ -61,13 +61,38 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
       }
     },
     async listen(channel, onNotify) {
-      const client = new pg.Client(connection);
-      await client.connect();
-      client.on('notification', (msg) => onNotify(msg.payload ?? ''));
-      client.on('error', (err) => logger.warn({ err: err.message }, 'notification connection lost'));
-      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      let current: pg.Client | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      let stopped = false;
+      // Notifications sent while this connection is down are lost; listeners re-check on a
+      // timer for exactly that reason. Here we only make sure the connection comes back.
+      const reconnectSoon = () => {
+        if (stopped || retry) return;
+        retry = setTimeout(() => {
+          retry = undefined;
+          connect().catch((err) => {
+            logger.warn({ err: (err as Error).message }, 'notification connection failed; retrying');
+            reconnectSoon();
+          });
+        }, 1000);
+      };
+      const connect = async () => {
+        const client = new pg.Client(connection);
+        client.on('notification', (msg) => onNotify(msg.payload ?? ''));
+        client.on('error', (err) => logger.warn({ err: err.message }, 'notification connection lost'));
+        client.on('end', () => {
+          if (current === client) current = undefined;
+          reconnectSoon();
+        });
+        await client.connect();
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+        current = client;
+      };
+      await connect();
       return async () => {
-        await client.end().catch(() => undefined);
+        stopped = true;
+        clearTimeout(retry);
+        await current?.end().catch(() => undefined);
       };
     },
     async close() {

@@ -1,0 +1,145 @@
+import type { LeasedJob } from './jobs.js';
+import type { Store } from './store.js';
+
+/**
+ * Long-polling `next`: a request that finds no job waits here, holding no database
+ * connection, until a notification names its queue, a re-check comes due, its wait runs out,
+ * or its client goes away.
+ *
+ * Notifications are hints. A notification wakes one idle waiter of the queue (not all of
+ * them: one new job needs one claim, not a stampede); a waiter that claims a full batch
+ * passes the wake on, since more may be waiting. Independently, each queue with waiters
+ * re-checks once per recheckMs, so a lost notification, or one that came before the job's
+ * run_at, delays a job by at most that.
+ */
+
+interface Waiter {
+  wake(): void;
+  /** Set while the waiter is claiming: a wake then means "claim once more". */
+  busy: boolean;
+  again: boolean;
+}
+
+interface WaitingQueue {
+  waiters: Waiter[];
+  timer: NodeJS.Timeout;
+}
+
+export interface LongPollOptions {
+  /** How often a queue with waiters is re-checked without a notification. */
+  recheckMs: number;
+}
+
+export class LongPoll {
+  private readonly queues = new Map<string, WaitingQueue>();
+  private readonly closed = new AbortController();
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: LongPollOptions,
+  ) {}
+
+  /** Claims up to limit jobs, waiting up to waitSeconds for them. [] when none came. */
+  async next(queue: string, limit: number, waitSeconds: number, signal?: AbortSignal): Promise<LeasedJob[]> {
+    if (waitSeconds <= 0) return this.store.next(queue, limit);
+    const deadline = Date.now() + waitSeconds * 1000;
+    // Not AbortSignal.any: on Node 20 a composite signal can be garbage-collected with its
+    // listeners while we wait on it, and the abort never arrives.
+    const stops = signal ? [signal, this.closed.signal] : [this.closed.signal];
+    const stopped = () => stops.some((s) => s.aborted);
+    let resolveWake: (() => void) | undefined;
+    const waiter: Waiter = {
+      busy: false,
+      again: false,
+      wake: () => {
+        if (waiter.busy) waiter.again = true;
+        else resolveWake?.();
+      },
+    };
+    // Registered before the first claim, so a job stored during that claim is not missed.
+    this.add(queue, waiter);
+    try {
+      while (!stopped()) {
+        waiter.busy = true;
+        waiter.again = false;
+        const jobs = await this.store.next(queue, limit);
+        waiter.busy = false;
+        if (jobs.length > 0) {
+          if (jobs.length === limit) this.wakeOne(queue, waiter);
+          return jobs;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        if (waiter.again) continue;
+        // An abort that happened during the claim would never fire the listener below.
+        if (stopped()) return [];
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            for (const s of stops) s.removeEventListener('abort', done);
+            resolveWake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, left);
+          for (const s of stops) s.addEventListener('abort', done, { once: true });
+          resolveWake = done;
+        });
+        if (Date.now() >= deadline && !waiter.again) {
+          // One last look: a job may have arrived exactly as the wait ran out.
+          return stopped() ? [] : this.store.next(queue, limit);
+        }
+      }
+      return [];
+    } finally {
+      this.remove(queue, waiter);
+    }
+  }
+
+  /** A notification: jobs may be available in queue. */
+  notify(queue: string): void {
+    this.wakeOne(queue);
+  }
+
+  /** Ends every wait (they answer with no jobs) and stops the re-check timers. */
+  close(): void {
+    this.closed.abort();
+    for (const q of this.queues.values()) clearInterval(q.timer);
+    this.queues.clear();
+  }
+
+  /** How many requests are waiting now (for tests and metrics). */
+  get waiting(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.waiters.length;
+    return n;
+  }
+
+  private wakeOne(queue: string, except?: Waiter): void {
+    const waiters = this.queues.get(queue)?.waiters;
+    if (!waiters) return;
+    const idle = waiters.find((w) => w !== except && !w.busy);
+    if (idle) idle.wake();
+    else waiters.find((w) => w !== except)?.wake();
+  }
+
+  private add(queue: string, waiter: Waiter): void {
+    let q = this.queues.get(queue);
+    if (!q) {
+      const timer = setInterval(() => this.wakeOne(queue), this.options.recheckMs);
+      timer.unref();
+      q = { waiters: [], timer };
+      this.queues.set(queue, q);
+    }
+    q.waiters.push(waiter);
+  }
+
+  private remove(queue: string, waiter: Waiter): void {
+    const q = this.queues.get(queue);
+    if (!q) return;
+    q.waiters = q.waiters.filter((w) => w !== waiter);
+    if (q.waiters.length === 0) {
+      clearInterval(q.timer);
+      this.queues.delete(queue);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import pg from 'pg';
+import { call, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
+
+describe('long poll on PostgreSQL', () => {
+  it('delivers a job whose notification was lost, by the re-check, within the wait', async () => {
+    const queue = uniqueQueue();
+    const pending = call('GET', '/v1/next', { query: { queue, wait: 20 } });
+    await sleep(200);
+    // Stored behind relay's back: no NOTIFY is sent, as if the notification were lost.
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO relay_jobs (queue, id, timeout) VALUES ($1, 'silent', 30)`, [queue]);
+    } finally {
+      await client.end();
+    }
+    const started = Date.now();
+    const res = await pending;
+    expect(res.status).to.equal(200);
+    expect(res.body[0].id).to.equal('silent');
+    expect(Date.now() - started).to.be.below(5000); // re-check is every second; the wait was 20 s
+  });
+
+  it('wakes a waiter on one server for a job enqueued through another', async () => {
+    const other = await startRelay();
+    try {
+      const queue = uniqueQueue();
+      const pending = call('GET', '/v1/next', { query: { queue, wait: 20 }, baseUrl: relay().url });
+      await sleep(200);
+      await call('POST', '/enqueue', { json: { id: 'x', queue, timeout: 30 }, baseUrl: other.url });
+      const res = await pending;
+      expect(res.status).to.equal(200);
+      expect(res.body[0].id).to.equal('x');
+    } finally {
+      await other.close();
+    }
+  });
+});

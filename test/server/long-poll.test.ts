@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import { call, drain, enqueue, next, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
+
+const waitNext = (queue: string, wait: number, num_jobs?: number, baseUrl?: string) =>
+  call('GET', '/v1/next', { query: { queue, wait, num_jobs }, baseUrl });
+
+describe('GET /v1/next?wait (long poll)', () => {
+  it('holds the request until the wait passes, then answers 204', async () => {
+    const started = Date.now();
+    const res = await waitNext(uniqueQueue(), 1.5);
+    expect(res.status).to.equal(204);
+    expect(Date.now() - started).to.be.at.least(1400);
+  });
+
+  it('answers as soon as a job is enqueued', async () => {
+    const queue = uniqueQueue();
+    const started = Date.now();
+    const pending = waitNext(queue, 20);
+    await sleep(200);
+    await enqueue({ id: 'a', queue, timeout: 5 });
+    const res = await pending;
+    expect(res.status).to.equal(200);
+    expect(res.body.map((j: { id: string }) => j.id)).to.deep.equal(['a']);
+    expect(Date.now() - started).to.be.below(10_000); // long before the 20 s wait
+  });
+
+  it('wakes for a batch and for a rescheduled job', async () => {
+    const queue = uniqueQueue();
+    const pending = waitNext(queue, 20, 10);
+    await sleep(100);
+    await call('POST', '/enqueue/batch', { json: [{ id: 'a', queue, timeout: 30 }, { id: 'b', queue, timeout: 30 }] });
+    const res = await pending;
+    expect(res.body.map((j: { id: string }) => j.id)).to.deep.equal(['a', 'b']);
+    const again = waitNext(queue, 20);
+    await sleep(100);
+    await call('POST', '/reschedule', { json: { id: 'a', queue, timeout: 30 } });
+    expect((await again).body[0].id).to.equal('a');
+  });
+
+  it('finds a job whose notification came too early (run_at just ahead) by the re-check', async () => {
+    const queue = uniqueQueue();
+    const pending = waitNext(queue, 20);
+    await sleep(100);
+    await enqueue({ id: 'soon', queue, timeout: 5, run_at: new Date(Date.now() + 400).toISOString() });
+    const started = Date.now();
+    const res = await pending;
+    expect(res.status).to.equal(200);
+    expect(res.body[0].id).to.equal('soon');
+    expect(Date.now() - started).to.be.below(10_000);
+  });
+
+  it('hands one job to exactly one of several waiters', async () => {
+    const queue = uniqueQueue();
+    const waiters = Array.from({ length: 5 }, () => waitNext(queue, 2));
+    await sleep(200);
+    await enqueue({ id: 'only', queue, timeout: 30 });
+    const results = await Promise.all(waiters);
+    expect(results.filter((r) => r.status === 200)).to.have.length(1);
+    expect(results.filter((r) => r.status === 204)).to.have.length(4);
+  });
+
+  it('serves several waiting workers as jobs arrive one by one', async () => {
+    const queue = uniqueQueue();
+    const waiters = Array.from({ length: 4 }, () => waitNext(queue, 20));
+    await sleep(200);
+    for (const id of ['a', 'b', 'c', 'd']) await enqueue({ id, queue, timeout: 30 });
+    const results = await Promise.all(waiters);
+    expect(results.map((r) => r.status)).to.deep.equal([200, 200, 200, 200]);
+    expect(results.map((r) => r.body[0].id).sort()).to.deep.equal(['a', 'b', 'c', 'd']);
+  });
+
+  it('ends the wait of a client that disconnects, leaving the job for others', async () => {
+    const queue = uniqueQueue();
+    const controller = new AbortController();
+    const url = new URL('/v1/next', relay().url);
+    url.search = new URLSearchParams({ queue, wait: '30' }).toString();
+    const aborted = fetch(url, { signal: controller.signal }).catch((err: Error) => err);
+    await sleep(200);
+    controller.abort();
+    expect(await aborted).to.be.instanceOf(Error);
+    await sleep(200);
+    await enqueue({ id: 'a', queue, timeout: 30 });
+    await sleep(200);
+    expect((await drain(queue)).map((j) => j.id)).to.deep.equal(['a']);
+  });
+
+  it('rejects a wait outside 0..60 seconds', async () => {
+    for (const wait of [-1, 61, 'soon']) {
+      const res = await call('GET', '/v1/next', { query: { queue: 'q', wait } });
+      expect(res.status, `wait=${wait}`).to.equal(400);
+    }
+  });
+
+  it('with wait=0 answers at once, as the seed does', async () => {
+    const started = Date.now();
+    expect((await waitNext(uniqueQueue(), 0)).status).to.equal(204);
+    expect(Date.now() - started).to.be.below(1000);
+  });
+
+  it('answers waiting requests with 204 when the server shuts down', async () => {
+    const server = await startRelay();
+    const pending = waitNext(uniqueQueue(), 30, 1, server.url);
+    await sleep(200);
+    const started = Date.now();
+    await server.close();
+    expect((await pending).status).to.equal(204);
+    expect(Date.now() - started).to.be.below(5000);
+  });
+
+  it('is served on the /next alias too', async () => {
+    const queue = uniqueQueue();
+    const pending = call('GET', '/next', { query: { queue, wait: 20 } });
+    await sleep(100);
+    await enqueue({ id: 'a', queue, timeout: 5 });
+    expect((await pending).status).to.equal(200);
+    expect((await next(queue)).status).to.equal(204);
+  });
+});
