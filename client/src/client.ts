@@ -111,11 +111,13 @@ export class RelayClient<P = unknown, S = unknown> {
     this.#maxCompleteBatchSize = options.maxCompleteBatchSize ?? MAX_COMPLETE_BATCH;
   }
 
+  /** `extraMs` lengthens the timeout (next's long poll), unless the timeout is off. */
   #send<D>(method: string, path: string, options: RequestOptions, run: (signal: AbortSignal) => Promise<FetchResult<D>>, extraMs = 0) {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     return send(run, {
       method,
       path,
-      timeoutMs: (options.timeoutMs ?? this.#timeoutMs) + (options.timeoutMs === 0 ? 0 : extraMs),
+      timeoutMs: timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs + extraMs : 0,
       signal: options.signal,
       retry: resolveRetry(this.#retry, options.retry),
     });

@@ -144,7 +144,10 @@ function describe(body: unknown, problem: Problem | undefined): string {
 export function toRelayError(failure: Failure, context: RequestContext): RelayError {
   const where = `${context.method} ${context.path}`;
   if (failure.type === 'network') {
-    const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+    // Node's fetch says "fetch failed" and puts what happened ("connect ECONNREFUSED …") in its cause.
+    const inner = (failure.cause as { cause?: { message?: unknown } } | undefined)?.cause?.message;
+    const outer = failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+    const reason = typeof inner === 'string' && inner ? `${outer} (${inner})` : outer;
     return new RetryableError(`${where} failed: ${reason}`, {
       ...context, status: undefined, problem: undefined, cause: failure.cause, reason: 'network', retryAfterMs: undefined,
     });

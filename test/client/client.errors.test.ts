@@ -145,6 +145,7 @@ describe('RelayClient errors: one class per status', () => {
     expectKind(err, RetryableError, undefined);
     expect(err.reason).to.equal('network');
     expect(err.cause).to.be.instanceOf(Error);
+    expect(err.message).to.include('GET /health').and.include('ECONNREFUSED');
     expect(err.problem).to.equal(undefined);
   });
 

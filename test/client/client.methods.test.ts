@@ -403,6 +403,36 @@ describe('RelayClient methods against a live server', () => {
     });
   });
 
+  describe('client options', () => {
+    it('sends the given headers with every request', async () => {
+      const c = new RelayClient({ baseUrl: proxy.url, headers: { authorization: 'Bearer t0ken', 'x-trace': 'abc' } });
+      await c.health();
+      await c.next(uniqueQueue());
+      for (const path of ['/health', '/v1/next']) {
+        expect(proxy.seen(path).at(-1)!.headers).to.include({ authorization: 'Bearer t0ken', 'x-trace': 'abc' });
+      }
+    });
+
+    it('sends through the given fetch', async () => {
+      const seen: string[] = [];
+      const c = new RelayClient({
+        baseUrl: relay().url,
+        fetch: (request: Request) => {
+          seen.push(`${request.method} ${new URL(request.url).pathname}`);
+          return fetch(request);
+        },
+      });
+      const queue = uniqueQueue();
+      await c.enqueue({ id: 'a', queue, timeout: 30 });
+      expect(await c.next(queue)).to.have.length(1);
+      expect(seen).to.deep.equal(['POST /enqueue', 'GET /v1/next']);
+    });
+
+    it('accepts a baseUrl with a trailing slash', async () => {
+      expect(await new RelayClient({ baseUrl: `${relay().url}/` }).health()).to.have.property('status', 'ok');
+    });
+  });
+
   describe('health', () => {
     it('reports ok and the database the server runs on', async () => {
       expect(await client().health()).to.deep.equal({ status: 'ok', database: relay().databaseKind });

@@ -127,6 +127,14 @@ describe('RelayClient retries', () => {
     expect(err).to.be.instanceOf(RetryableError).with.property('reason', 'timeout');
   });
 
+  it('timeoutMs: 0 turns the timeout off, also for a long poll', async () => {
+    const queue = uniqueQueue();
+    await client().enqueue({ id: 'a', queue, timeout: 30 });
+    proxy.script({ delayMs: 600 });
+    expect(await client({ maxAttempts: 1 }, 0).next(queue, { wait: 0.1 })).to.have.length(1);
+    expect(retries).to.be.empty;
+  });
+
   describe('no retry where the same request cannot succeed', () => {
     const cases: Array<[string, new (...args: never[]) => RelayError, (c: RelayClient<{ n: number }>, queue: string) => Promise<unknown>, string]> = [
       ['400', ValidationError, (c, queue) => c.enqueue({ id: 'a', queue, timeout: -1 }), '/enqueue'],
@@ -251,6 +259,18 @@ describe('RelayClient retries', () => {
       const err = await rejection(c.complete(queue, 'a'));
       expect(err).to.be.instanceOf(JobNotFoundError);
       expect(err).to.include({ attempts: 2, afterUncertainAttempt: true });
+    });
+
+    it('a 409 after refused connections (the server was down) is not marked', async () => {
+      const queue = uniqueQueue();
+      await client().enqueue({ id: 'a', queue, timeout: 30 });
+      await proxy.down();
+      setTimeout(() => void proxy.up(), 500);
+      const err = await rejection(client({ initialDelayMs: 100, maxDelayMs: 200, maxAttempts: 30 }).enqueue({ id: 'a', queue, timeout: 30 }));
+      expect(err).to.be.instanceOf(JobExistsError);
+      expect((err as JobExistsError).attempts).to.be.at.least(2);
+      expect(err).to.have.property('afterUncertainAttempt', false);
+      expect(retries.every((r) => r.error.reason === 'network')).to.equal(true);
     });
 
     it('a dropped connection before the server saw the request is retried to success', async () => {
