@@ -7,7 +7,8 @@ import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
 import { LongPoll } from './long-poll.js';
-import { JOBS_CHANNEL, Store } from './store.js';
+import { JOBS_CHANNEL, Notifier } from './notifier.js';
+import { Store } from './store.js';
 
 export interface RelayServer {
   /** e.g. http://127.0.0.1:8080 */
@@ -26,9 +27,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     await db.close().catch(() => undefined);
     throw err;
   }
-  const store = new Store(db);
+  // Only a real PostgreSQL can have other servers on it to notify and hear from.
+  const shared = db.kind === 'postgres';
+  const notifier = new Notifier({
+    wakeLocal: (queue) => longPoll.notify(queue),
+    sendRemote: shared ? (channel, payloads) => store.notify(channel, payloads) : undefined,
+    logger,
+  });
+  const store = new Store(db, (queues) => notifier.jobsAvailable(queues));
   const longPoll = new LongPoll(store, { recheckMs: 1000 });
-  const unlisten = await db.listen(JOBS_CHANNEL, (queue) => longPoll.notify(queue));
+  const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const app = createApp({
     store,
     longPoll,
@@ -61,6 +69,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
         const sweeper = setInterval(() => server.closeIdleConnections(), 20);
         await drained.finally(() => clearInterval(sweeper));
         await reaper.stop();
+        await notifier.flush();
         await unlisten();
         await db.close();
       })();

@@ -21,28 +21,21 @@ import type {
  * clients as a string) is new at every delivery and fences calls from a stale lease.
  */
 
-/** The channel whose notifications (payload: a queue name) wake long-polling `next` calls. */
-export const JOBS_CHANNEL = 'relay_jobs';
-
 const ENQUEUE: Statement = {
   name: 'relay_enqueue',
   // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload (JSON text),
-  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict;
-  // notifies the queue's waiters when it stores the job.
-  text: `WITH stored AS (
-           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
-           ON CONFLICT DO NOTHING
-           RETURNING queue
-         )
-         SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM stored`,
+  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict.
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
+         ON CONFLICT DO NOTHING
+         RETURNING 1 AS stored`,
 };
 
 const ENQUEUE_BATCH: Statement = {
   name: 'relay_enqueue_batch',
   // Params: $1 the jobs as a JSON array. Rows are inserted in array order, so seq (the FIFO
   // tie-break) follows it; a (queue, id) that exists or repeats is skipped, first one wins.
-  // Returns the number of rows stored; notifies each queue that got a job once.
+  // Returns the number of rows stored and the queues that got one.
   text: `WITH stored AS (
            INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
            SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
@@ -51,10 +44,8 @@ const ENQUEUE_BATCH: Statement = {
              AS j(queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz)
            ON CONFLICT DO NOTHING
            RETURNING queue
-         ), notified AS (
-           SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM stored GROUP BY queue
          )
-         SELECT (SELECT count(*) FROM stored)::int AS stored, (SELECT count(*) FROM notified)::int AS queues`,
+         SELECT count(*)::int AS stored, COALESCE(array_agg(DISTINCT queue), '{}') AS queues FROM stored`,
 };
 
 const NEXT: Statement = {
@@ -96,16 +87,13 @@ const RESCHEDULE: Statement = {
   name: 'relay_reschedule',
   // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload, $6 state, $7 run_at,
   // $8 run_id. Releases an in-flight job as if newly enqueued (fresh retry budget, attempt
-  // count and FIFO position). Returns 1 row or 0 (not in flight); notifies the queue.
-  text: `WITH released AS (
-           UPDATE relay_jobs
-           SET timeout = $3, max_retries = $4, retries = 0, attempt = 0,
-               payload = $5::jsonb, state = $6::jsonb, run_at = COALESCE($7::timestamptz, now()),
-               seq = nextval('relay_job_seq'), run_id = NULL, lease_expires_at = NULL
-           WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($8::text IS NULL OR run_id::text = $8)
-           RETURNING queue
-         )
-         SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM released`,
+  // count and FIFO position). Returns 1 row or 0 (not in flight).
+  text: `UPDATE relay_jobs
+         SET timeout = $3, max_retries = $4, retries = 0, attempt = 0,
+             payload = $5::jsonb, state = $6::jsonb, run_at = COALESCE($7::timestamptz, now()),
+             seq = nextval('relay_job_seq'), run_id = NULL, lease_expires_at = NULL
+         WHERE queue = $1 AND id = $2 AND run_id IS NOT NULL AND ($8::text IS NULL OR run_id::text = $8)
+         RETURNING 1 AS released`,
 };
 
 const COMPLETE: Statement = {
@@ -132,8 +120,7 @@ const MOVE_TO_FAILED = `INSERT INTO relay_failed_jobs
 const FAIL: Statement = {
   name: 'relay_fail',
   // Params: $1 queue, $2 id, $3 run_id or NULL, $4 reason, $5 retry_in seconds or NULL for
-  // the default backoff min(2^(attempt-1), 3600). No notification: the job comes back later,
-  // and long-polls re-check every second anyway. Returns one row: the outcome, and run_at
+  // the default backoff min(2^(attempt-1), 3600). Returns one row: the outcome, and run_at
   // when retrying; no row when the job is not in flight.
   text: `WITH target AS (
            SELECT queue, id FROM relay_jobs
@@ -163,7 +150,7 @@ const REAP: Statement = {
   name: 'relay_reap',
   // Params: $1 how many at the most. Expired leases across all queues: SKIP LOCKED plus the
   // re-check of run_id under the row lock means two reapers never count one expiry twice.
-  // Returns the counts retried and failed; notifies each queue that got a job back.
+  // Returns the counts retried and failed, and the queues that got a job back.
   text: `WITH expired AS (
            SELECT queue, id FROM relay_jobs
            WHERE run_id IS NOT NULL AND lease_expires_at < now()
@@ -182,11 +169,9 @@ const REAP: Statement = {
            FROM expired e
            WHERE j.queue = e.queue AND j.id = e.id AND NOT (${RETRIES_USED_UP})
            RETURNING j.queue
-         ), notified AS (
-           SELECT pg_notify('${JOBS_CHANNEL}', queue) FROM retried GROUP BY queue
          )
          SELECT (SELECT count(*) FROM retried)::int AS retried, (SELECT count(*) FROM dead)::int AS failed,
-                (SELECT count(*) FROM notified)::int AS queues`,
+                (SELECT COALESCE(array_agg(DISTINCT queue), '{}') FROM retried) AS queues`,
 };
 
 const LIST_FAILED: Statement = {
@@ -197,6 +182,14 @@ const LIST_FAILED: Statement = {
          WHERE queue = $1 AND ($2::text IS NULL OR id = $2)
          ORDER BY failure_id DESC
          LIMIT $3`,
+};
+
+const NOTIFY: Statement = {
+  name: 'relay_notify',
+  // Params: $1 channel, $2 queue names. Its own statement, after the change committed:
+  // NOTIFY takes a database-wide lock at commit, which would stop concurrent enqueues from
+  // sharing a WAL flush (group commit) if every enqueue notified in its own transaction.
+  text: 'SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q',
 };
 
 const PING: Statement = { name: 'relay_ping', text: 'SELECT 1' };
@@ -231,8 +224,14 @@ function withoutNullState<T extends { state?: Json }>(job: T, state: Json | null
   return job;
 }
 
+/** Told which queues just got jobs a `next` could take (to wake long polls). */
+export type AvailabilityListener = (queues: string[]) => void;
+
 export class Store {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly onAvailable: AvailabilityListener = () => undefined,
+  ) {}
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
   async enqueue(job: NewJob): Promise<void> {
@@ -246,13 +245,16 @@ export class Store {
       job.run_at ?? null,
     ]);
     if (rows.length === 0) throw new JobExistsError(job.queue, job.id);
+    this.onAvailable([job.queue]);
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
   async enqueueBatch(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
-    const { rows } = await this.db.query<{ stored: number }>(ENQUEUE_BATCH, [json(jobs)]);
-    return rows[0]?.stored ?? 0;
+    const { rows } = await this.db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [json(jobs)]);
+    const { stored = 0, queues = [] } = rows[0] ?? {};
+    if (queues.length > 0) this.onAvailable(queues);
+    return stored;
   }
 
   async next(queue: string, limit: number): Promise<LeasedJob[]> {
@@ -292,6 +294,7 @@ export class Store {
       job.run_id ?? null,
     ]);
     if (rows.length === 0) throw new JobNotFoundError(job.queue, job.id, true);
+    this.onAvailable([job.queue]);
   }
 
   async complete(queue: string, id: string, runId?: string): Promise<void> {
@@ -353,12 +356,18 @@ export class Store {
   async reapExpired(): Promise<{ retried: number; failed: number }> {
     const total = { retried: 0, failed: 0 };
     for (;;) {
-      const { rows } = await this.db.query<{ retried: number; failed: number }>(REAP, [REAP_BATCH]);
-      const { retried = 0, failed = 0 } = rows[0] ?? {};
+      const { rows } = await this.db.query<{ retried: number; failed: number; queues: string[] }>(REAP, [REAP_BATCH]);
+      const { retried = 0, failed = 0, queues = [] } = rows[0] ?? {};
+      if (queues.length > 0) this.onAvailable(queues);
       total.retried += retried;
       total.failed += failed;
       if (retried + failed < REAP_BATCH) return total;
     }
+  }
+
+  /** Sends one NOTIFY per queue on channel (payloads are queue names, prefixed by the caller). */
+  async notify(channel: string, payloads: string[]): Promise<void> {
+    await this.db.query(NOTIFY, [channel, payloads]);
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from './logger.js';
+
+/** The channel on which relay servers tell each other that a queue has jobs. */
+export const JOBS_CHANNEL = 'relay_jobs';
+
+export interface NotifierOptions {
+  /** Wakes this server's long polls on queue. */
+  wakeLocal: (queue: string) => void;
+  /** Sends NOTIFYs; undefined when no other server can share the database (PGlite). */
+  sendRemote?: (channel: string, payloads: string[]) => Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * Tells long polls that queues have jobs: this server's own waiters at once, in-process, and
+ * other servers on the same PostgreSQL through NOTIFY. The NOTIFYs are sent after the change
+ * committed, one statement at a time, coalescing whatever queues became available meanwhile:
+ * under load that is a few statements per second rather than one per job. They are hints:
+ * one lost in a crash delays a job by at most the long poll's re-check interval.
+ */
+export class Notifier {
+  private readonly id = randomBytes(6).toString('hex');
+  private readonly pending = new Set<string>();
+  private sending: Promise<void> | undefined;
+
+  constructor(private readonly options: NotifierOptions) {}
+
+  jobsAvailable(queues: string[]): void {
+    for (const queue of queues) {
+      this.options.wakeLocal(queue);
+      if (this.options.sendRemote) this.pending.add(queue);
+    }
+    this.send();
+  }
+
+  /** A NOTIFY arrived; our own come back to us too and were handled already. */
+  received(payload: string): void {
+    const sep = payload.indexOf(':');
+    if (sep < 0 || payload.slice(0, sep) === this.id) return;
+    this.options.wakeLocal(payload.slice(sep + 1));
+  }
+
+  /** Waits for the NOTIFYs under way. */
+  async flush(): Promise<void> {
+    while (this.sending) await this.sending;
+  }
+
+  private send(): void {
+    const { sendRemote } = this.options;
+    if (!sendRemote || this.sending || this.pending.size === 0) return;
+    const payloads = [...this.pending].map((queue) => `${this.id}:${queue}`);
+    this.pending.clear();
+    this.sending = sendRemote(JOBS_CHANNEL, payloads)
+      .catch((err) => this.options.logger.warn({ err: (err as Error).message }, 'could not notify other servers'))
+      .finally(() => {
+        this.sending = undefined;
+        this.send();
+      });
+  }
+}
