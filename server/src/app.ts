@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
-import { ServiceUnavailableError, toProblem, toRelayError } from './errors.js';
+import { toProblem, toRelayError } from './errors.js';
 import { routes } from './routes.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
@@ -41,16 +41,6 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
 
-  // The health check stays outside the validator so it answers even if the spec changes.
-  app.get('/health', async (_req, res, next) => {
-    try {
-      await store.ping();
-      res.status(200).json({ status: 'ok', database: options.databaseKind });
-    } catch (err) {
-      next(new ServiceUnavailableError(`the database did not answer: ${toRelayError(err).message}`));
-    }
-  });
-
   // strict: false because a payload or a heartbeat's state may be any JSON value, "x" or null.
   app.use(express.json({ strict: false, limit: options.maxBody, type: ['application/json', 'application/*+json'] }));
   app.use(
@@ -61,7 +51,7 @@ export function createApp(options: AppOptions): Express {
       validateFormats: true,
     }),
   );
-  app.use(routes(store, options.longPoll));
+  app.use(routes(store, options.longPoll, options.databaseKind));
   app.use(errorHandler(logger));
   return app;
 }

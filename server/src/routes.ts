@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import type { DatabaseKind } from './db/index.js';
 import type { JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
@@ -32,7 +33,7 @@ function disconnected(res: Response): AbortSignal {
   return controller.signal;
 }
 
-export function routes(store: Store, longPoll: LongPoll): Router {
+export function routes(store: Store, longPoll: LongPoll, databaseKind: DatabaseKind): Router {
   const router = Router();
 
   router.post('/enqueue', async (req, res) => {
@@ -82,6 +83,11 @@ export function routes(store: Store, longPoll: LongPoll): Router {
   router.get('/v1/failed', async (req, res) => {
     const { queue, job_id, limit } = req.query as unknown as { queue: string; job_id?: string; limit?: number };
     res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
+  });
+
+  router.get('/health', async (_req, res) => {
+    await store.ping();
+    res.status(200).json({ status: 'ok', database: databaseKind });
   });
 
   return router;

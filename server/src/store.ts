@@ -1,5 +1,5 @@
 import type { Database, Statement } from './db/index.js';
-import { JobExistsError, JobNotFoundError } from './errors.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, toRelayError } from './errors.js';
 import type {
   CompleteBatchResult,
   FailOutcome,
@@ -370,7 +370,12 @@ export class Store {
     await this.db.query(NOTIFY, [channel, payloads]);
   }
 
+  /** Throws ServiceUnavailableError when the database does not answer. */
   async ping(): Promise<void> {
-    await this.db.query(PING);
+    try {
+      await this.db.query(PING);
+    } catch (err) {
+      throw new ServiceUnavailableError(`the database did not answer: ${toRelayError(err).message}`);
+    }
   }
 }
