@@ -83,6 +83,26 @@ function toWire<J extends { run_at?: RunAtInput }>(job: J): Omit<J, 'run_at'> & 
   return run_at === undefined ? rest : { ...rest, run_at: runAt(run_at) };
 }
 
+/**
+ * The request body, serialized once up front: a value JSON cannot hold (a cycle, a BigInt)
+ * rejects the call with JSON.stringify's TypeError before any request, and retries resend
+ * the same text.
+ */
+function json<B>(body: B): { body: B; bodySerializer: () => string } {
+  const text = JSON.stringify(body);
+  return { body, bodySerializer: () => text };
+}
+
+/** The base URL, checked now rather than failing each attempt (relative works in a browser page). */
+function checkedBaseUrl(baseUrl: string): string {
+  try {
+    new URL(baseUrl, (globalThis as { location?: { href?: string } }).location?.href);
+  } catch {
+    throw new TypeError(`RelayClient: baseUrl must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(baseUrl)}`);
+  }
+  return baseUrl;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size must be a positive integer, got ${size}`);
   const out: T[][] = [];
@@ -103,8 +123,8 @@ export class RelayClient<P = unknown, S = unknown> {
   readonly #maxCompleteBatchSize: number;
 
   constructor(options: RelayClientOptions) {
-    this.baseUrl = options.baseUrl;
-    this.#api = createClient<paths>({ baseUrl: options.baseUrl, fetch: options.fetch, headers: options.headers });
+    this.baseUrl = checkedBaseUrl(options.baseUrl);
+    this.#api = createClient<paths>({ baseUrl: this.baseUrl, fetch: options.fetch, headers: options.headers });
     this.#retry = options.retry;
     this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
     this.#maxBatchSize = options.maxBatchSize ?? MAX_ENQUEUE_BATCH;
@@ -129,8 +149,8 @@ export class RelayClient<P = unknown, S = unknown> {
    * also gets a JobExistsError, with `afterUncertainAttempt` set.
    */
   async enqueue(job: NewJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    const body = toWire(job);
-    await this.#send('POST', '/enqueue', options, (signal) => this.#api.POST('/enqueue', { body, signal }));
+    const body = json(toWire(job));
+    await this.#send('POST', '/enqueue', options, (signal) => this.#api.POST('/enqueue', { ...body, signal }));
   }
 
   /**
@@ -141,8 +161,8 @@ export class RelayClient<P = unknown, S = unknown> {
   async enqueueBatch(jobs: readonly NewJob<P, S>[], options: EnqueueBatchOptions = {}): Promise<void> {
     const size = Math.min(options.maxBatchSize ?? this.#maxBatchSize, MAX_ENQUEUE_BATCH);
     for (const chunk of chunks(jobs, size)) {
-      const body = chunk.map(toWire);
-      await this.#send('POST', '/enqueue/batch', options, (signal) => this.#api.POST('/enqueue/batch', { body, signal }));
+      const body = json(chunk.map(toWire));
+      await this.#send('POST', '/enqueue/batch', options, (signal) => this.#api.POST('/enqueue/batch', { ...body, signal }));
     }
   }
 
@@ -157,7 +177,7 @@ export class RelayClient<P = unknown, S = unknown> {
   /** Renews a job's lease; with `state` present (even null) also replaces its stored state. */
   async heartbeat(queue: string, jobId: string, options: HeartbeatOptions<S> = {}): Promise<void> {
     const query = { queue, job_id: jobId, run_id: options.runId };
-    const body = 'state' in options ? { body: options.state } : {};
+    const body = 'state' in options && options.state !== undefined ? json(options.state) : {};
     await this.#send('PATCH', '/v1/heartbeat', options, (signal) =>
       this.#api.PATCH('/v1/heartbeat', { params: { query }, ...body, signal }),
     );
@@ -165,8 +185,8 @@ export class RelayClient<P = unknown, S = unknown> {
 
   /** Releases an in-flight job with new settings (run_at absent: now; state absent: cleared). */
   async reschedule(job: RescheduleJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    const body = toWire(job);
-    await this.#send('POST', '/reschedule', options, (signal) => this.#api.POST('/reschedule', { body, signal }));
+    const body = json(toWire(job));
+    await this.#send('POST', '/reschedule', options, (signal) => this.#api.POST('/reschedule', { ...body, signal }));
   }
 
   /** Removes a job. JobNotFoundError when there is none (or, with runId, it was delivered again). */
@@ -179,9 +199,10 @@ export class RelayClient<P = unknown, S = unknown> {
   async completeBatch(refs: readonly JobRef[], options: CompleteBatchOptions = {}): Promise<CompleteBatchResult> {
     const size = Math.min(options.maxBatchSize ?? this.#maxCompleteBatchSize, MAX_COMPLETE_BATCH);
     const result: CompleteBatchResult = { completed: [], not_found: [] };
-    for (const body of chunks(refs, size)) {
+    for (const chunk of chunks(refs, size)) {
+      const body = json(chunk);
       const part = await this.#send('POST', '/v1/complete/batch', options, (signal) =>
-        this.#api.POST('/v1/complete/batch', { body, signal }),
+        this.#api.POST('/v1/complete/batch', { ...body, signal }),
       );
       result.completed.push(...(part?.completed ?? []));
       result.not_found.push(...(part?.not_found ?? []));
@@ -193,7 +214,7 @@ export class RelayClient<P = unknown, S = unknown> {
   async fail(queue: string, jobId: string, options: FailOptions = {}): Promise<FailResult> {
     const query = { queue, job_id: jobId, run_id: options.runId };
     const hasBody = options.error !== undefined || options.retryIn !== undefined;
-    const body = hasBody ? { body: { error: options.error, retry_in: options.retryIn } } : {};
+    const body = hasBody ? json({ error: options.error, retry_in: options.retryIn }) : {};
     const result = await this.#send('POST', '/v1/fail', options, (signal) =>
       this.#api.POST('/v1/fail', { params: { query }, ...body, signal }),
     );

@@ -428,6 +428,24 @@ describe('RelayClient methods against a live server', () => {
       expect(seen).to.deep.equal(['POST /enqueue', 'GET /v1/next']);
     });
 
+    it('refuses a baseUrl that is not a URL at once, with a TypeError', () => {
+      expect(() => new RelayClient({ baseUrl: '127.0.0.1:8080' })).to.throw(TypeError, /baseUrl/);
+    });
+
+    it('rejects a payload JSON cannot hold with a TypeError, sending nothing', async () => {
+      const payload: Record<string, unknown> = { n: 1n };
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const c = new RelayClient({ baseUrl: proxy.url });
+      const before = proxy.requests.length;
+      for (const bad of [payload, cyclic]) {
+        const err = await rejection(c.enqueue({ id: 'a', queue: uniqueQueue(), timeout: 5, payload: bad }));
+        expect(err).to.be.instanceOf(TypeError);
+      }
+      expect(await rejection(c.heartbeat('q', 'a', { state: cyclic }))).to.be.instanceOf(TypeError);
+      expect(proxy.requests.length).to.equal(before);
+    });
+
     it('accepts a baseUrl with a trailing slash', async () => {
       expect(await new RelayClient({ baseUrl: `${relay().url}/` }).health()).to.have.property('status', 'ok');
     });
