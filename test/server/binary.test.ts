@@ -1,0 +1,252 @@
+import { expect } from 'chai';
+import http from 'node:http';
+import net from 'node:net';
+import { defaults } from '../../server/src/index.js';
+import { embeddedDataDir, killAll, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
+import { call, eventually, uniqueQueue } from '../helpers/relay.js';
+
+/*
+ * The relay-server binary as a process: flags, bad settings, start-up log, signals. On the
+ * embedded database (a temporary RELAY_DATA_DIR, DATABASE_URL unset) so it runs in both passes.
+ */
+
+/** The option blocks of --help, each joined to one line: "-p, --port <port> port to ... (default: 8080, env: PORT)". */
+function helpOptions(help: string): string[] {
+  const lines = help.split('\n');
+  const start = lines.findIndex((l) => /^Options:/.test(l));
+  const blocks: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (/^\s{2}-/.test(line)) blocks.push(line.trim());
+    else if (/^\s{3,}\S/.test(line) && blocks.length) blocks[blocks.length - 1] += ` ${line.trim()}`;
+    else if (line.trim() && !/^\s/.test(line)) break;
+  }
+  return blocks.map((b) => b.replace(/\s+/g, ' '));
+}
+
+/** The flags an option block starts with: "-p, --port <port> ..." -> ['-p', '--port']. */
+function flagsOf(option: string): string[] {
+  return (/^((?:-[\w-]+,? )+)/.exec(`${option} `)?.[1] ?? '').split(/[, ]+/).filter(Boolean);
+}
+
+/** Each setting of SEMANTICS.md "Running" and the README: its flag, variable and default. */
+const SETTINGS: Array<{ flag: string; env: string; fallback: unknown }> = [
+  { flag: '--port', env: 'PORT', fallback: defaults.port },
+  { flag: '--host', env: 'HOST', fallback: defaults.host },
+  { flag: '--reap-interval', env: 'REAP_INTERVAL', fallback: defaults.reapInterval },
+  { flag: '--database-url', env: 'DATABASE_URL', fallback: undefined },
+  { flag: '--database-max-connections', env: 'DATABASE_MAX_CONNECTIONS', fallback: defaults.maxConnections },
+  { flag: '--data-dir', env: 'RELAY_DATA_DIR', fallback: defaults.dataDir },
+  { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody },
+  { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
+];
+
+describe('relay-server binary', function () {
+  this.timeout(30_000);
+  after(killAll);
+
+  describe('--help', () => {
+    let long: Finished;
+    let short: Finished;
+    before(async () => {
+      [long, short] = await Promise.all([runRelay(['--help']), runRelay(['-h'])]);
+    });
+
+    it('lists every option with its variable and default, on stdout, and exits 0', () => {
+      const { code, stdout, stderr } = long;
+      expect(code).to.equal(0);
+      expect(stderr).to.equal('');
+      const options = helpOptions(stdout);
+      for (const { flag, env, fallback } of SETTINGS) {
+        const option = options.find((o) => flagsOf(o).includes(flag));
+        expect(option, `${flag} in --help:\n${stdout}`).to.be.a('string');
+        expect(option).to.include(`env: ${env}`);
+        if (fallback === undefined) expect(option).to.match(/unset/i);
+        else expect(option).to.include(`default: ${JSON.stringify(fallback)}`);
+      }
+      // And nothing it lists lacks a description.
+      for (const option of options) expect(option.replace(/^(-\S+,? )+(<[^>]+> )?/, ''), option).to.have.length.greaterThan(3);
+    });
+
+    it('accepts -h too', () => {
+      expect(short.code).to.equal(0);
+      expect(short.stdout).to.equal(long.stdout);
+    });
+  });
+
+  describe('an invalid setting', () => {
+    const cases: Array<{ name: string; args?: string[]; env?: Record<string, string>; mentions: RegExp }> = [
+      { name: 'PORT=abc', env: { PORT: 'abc' }, mentions: /PORT|port/ },
+      { name: 'PORT=70000', env: { PORT: '70000' }, mentions: /PORT|port/ },
+      { name: 'REAP_INTERVAL=0', env: { REAP_INTERVAL: '0' }, mentions: /REAP_INTERVAL|reap-interval/ },
+      { name: 'REAP_INTERVAL=-1', env: { REAP_INTERVAL: '-1' }, mentions: /REAP_INTERVAL|reap-interval/ },
+      { name: 'DATABASE_URL=not-a-url', env: { DATABASE_URL: 'not-a-url' }, mentions: /DATABASE_URL|database-url/ },
+      { name: 'DATABASE_URL=mysql://x', env: { DATABASE_URL: 'mysql://x' }, mentions: /DATABASE_URL|database-url/ },
+      { name: 'DATABASE_MAX_CONNECTIONS=0', env: { DATABASE_MAX_CONNECTIONS: '0' }, mentions: /DATABASE_MAX_CONNECTIONS|max-connections/ },
+      { name: '--port abc', args: ['--port', 'abc'], mentions: /port/ },
+      { name: 'an unknown flag', args: ['--no-such-flag'], mentions: /no-such-flag/ },
+    ];
+    // Each is a process start; run them side by side.
+    const results = new Map<string, Finished>();
+    before(async () => {
+      await Promise.all(cases.map(async (c) => results.set(c.name, await runRelay(c.args ?? [], c.env ?? {}))));
+    });
+
+    for (const c of cases) {
+      it(`${c.name}: exits 2 with one clear line on stderr`, () => {
+        const { code, signal, stdout, stderr } = results.get(c.name)!;
+        expect({ code, signal }).to.deep.equal({ code: 2, signal: null });
+        expect(stdout).to.equal('');
+        expect(stderr.endsWith('\n'), JSON.stringify(stderr)).to.equal(true);
+        const lines = stderr.trimEnd().split('\n');
+        expect(lines, stderr).to.have.length(1);
+        expect(lines[0]).to.match(c.mentions);
+        expect(lines[0]).not.to.match(/\bat .+:\d+:\d+/); // no stack trace
+      });
+    }
+  });
+
+  describe('running', () => {
+    let dataDir: string;
+    before(async function () {
+      this.timeout(60_000);
+      dataDir = await embeddedDataDir();
+    });
+    after(() => removeDir(dataDir));
+
+    it('listens where PORT and HOST say and logs one JSON line with its address, database kind and reap interval', async () => {
+      const port = await freePort();
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', REAP_INTERVAL: '0.25' } });
+      try {
+        const { started } = relay;
+        expect(started.url).to.equal(`http://127.0.0.1:${port}`);
+        expect(started).to.include({ database: 'pglite', reapInterval: 0.25 });
+        expect(started.msg).to.include(started.url as string).and.include('pglite').and.include('0.25');
+        expect((await call('GET', '/health', { baseUrl: relay.url })).status).to.equal(200);
+        expect(relay.logs, relay.stdout()).to.have.length(1);
+        expect(relay.stderr()).to.equal('');
+      } finally {
+        expect(await relay.stop()).to.deep.equal({ code: 0, signal: null });
+      }
+    });
+
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      it(`${signal}: stops accepting, finishes the request in flight (a large batch), exits 0`, async () => {
+        const queue = uniqueQueue(signal.toLowerCase());
+        const jobs = Array.from({ length: 1000 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, payload: { i, pad: 'x'.repeat(100) } }));
+        const body = Buffer.from(JSON.stringify(jobs));
+
+        const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+        // The request is in flight once the server has read its headers: it answers
+        // `Expect: 100-continue` only then. Its body is sent only after the signal.
+        const { request, continued, response } = startRequest(relay.url, '/enqueue/batch', body.length);
+        await continued;
+        relay.child.kill(signal);
+        await relay.waitForLog((l) => l.signal === signal);
+        // No new connection is accepted any more (the log line comes just before the
+        // listener closes)...
+        await eventually(async () => !(await connects(relay.url)), 2000, 20);
+        // ...but the request in flight is finished.
+        request.end(body);
+        const res = await response;
+        expect(res.status, res.text).to.equal(202);
+        expect(await relay.exitWithin(10_000)).to.deep.equal({ code: 0, signal: null });
+        expect(relay.stderr()).to.equal('');
+
+        // The batch was stored: a new server on the same data directory hands it all out.
+        const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+        try {
+          const delivered: string[] = [];
+          for (let batch = await drain2(again.url, queue); batch.length; batch = await drain2(again.url, queue)) {
+            delivered.push(...batch);
+          }
+          expect(delivered).to.deep.equal(jobs.map((j) => j.id));
+        } finally {
+          expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+        }
+      });
+    }
+
+    it('SIGTERM on an idle server exits 0 promptly, keep-alive connections or not', async () => {
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      // A keep-alive connection left open by a client must not hold the shutdown.
+      const agent = new http.Agent({ keepAlive: true });
+      const first = await get(relay.url + '/health', agent);
+      expect(first).to.equal(200);
+      const began = Date.now();
+      const exit = await relay.stop('SIGTERM');
+      agent.destroy();
+      expect(exit).to.deep.equal({ code: 0, signal: null });
+      // Well under the 5 s keep-alive timeout of Node's HTTP server.
+      expect(Date.now() - began).to.be.below(4000);
+    });
+  });
+});
+
+/** Leases up to 1000 jobs from url; their ids. */
+async function drain2(url: string, queue: string): Promise<string[]> {
+  const res = await call('GET', '/v1/next', { baseUrl: url, query: { queue, num_jobs: 1000 } });
+  expect(res.status, res.text).to.be.oneOf([200, 204]);
+  return res.status === 200 ? (res.body as Array<{ id: string }>).map((j) => j.id) : [];
+}
+
+/** A POST whose body is sent later; `continued` resolves when the server has read the headers. */
+function startRequest(baseUrl: string, path: string, length: number) {
+  const url = new URL(path, baseUrl);
+  let continued!: Promise<void>;
+  let response!: Promise<{ status: number; text: string }>;
+  const request = http.request(url, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': String(length), expect: '100-continue' },
+  });
+  continued = new Promise((resolve, reject) => {
+    request.once('continue', () => resolve());
+    request.once('error', reject);
+  });
+  response = new Promise((resolve, reject) => {
+    request.once('error', reject);
+    request.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (s: string) => (text += s));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+      res.on('error', reject);
+    });
+  });
+  request.flushHeaders();
+  return { request, continued, response };
+}
+
+/** Whether a new TCP connection to url is accepted. */
+function connects(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function get(url: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      })
+      .on('error', reject);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
