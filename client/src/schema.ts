@@ -472,7 +472,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/bad-request",
+                 *       "type": "urn:relay-ts:problem:bad-request",
                  *       "title": "Bad Request",
                  *       "status": 400,
                  *       "detail": "the request does not match the API",
@@ -495,7 +495,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/job-not-found",
+                 *       "type": "urn:relay-ts:problem:job-not-found",
                  *       "title": "Not Found",
                  *       "status": 404,
                  *       "detail": "job \"invoice-1042\" in queue \"mail\" was not found in flight"
@@ -512,7 +512,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/job-exists",
+                 *       "type": "urn:relay-ts:problem:job-exists",
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "job \"invoice-1042\" already exists in queue \"mail\""
@@ -529,7 +529,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/payload-too-large",
+                 *       "type": "urn:relay-ts:problem:payload-too-large",
                  *       "title": "Payload Too Large",
                  *       "status": 413,
                  *       "detail": "the request body is over the limit of 16777216 bytes"
@@ -546,7 +546,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/unprocessable",
+                 *       "type": "urn:relay-ts:problem:unprocessable",
                  *       "title": "Unprocessable Content",
                  *       "status": 422,
                  *       "detail": "the database refused a value in the request"
@@ -564,7 +564,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "https://relay-ts.dev/problems/storage-unavailable",
+                 *       "type": "urn:relay-ts:problem:storage-unavailable",
                  *       "title": "Too Many Requests",
                  *       "status": 429,
                  *       "detail": "the database is unavailable; retry later"
@@ -581,7 +581,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "type": "about:blank",
+                 *       "type": "urn:relay-ts:problem:internal",
                  *       "title": "Internal Server Error",
                  *       "status": 500,
                  *       "detail": "an unexpected error occurred"
@@ -1110,7 +1110,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "https://relay-ts.dev/problems/unavailable",
+                     *       "type": "urn:relay-ts:problem:unavailable",
                      *       "title": "Service Unavailable",
                      *       "status": 503,
                      *       "detail": "the database did not answer"
