@@ -1,0 +1,513 @@
+/**
+ * npm run bench [-- --quick] [-- --runs N] [-- --profile]
+ *
+ * relay-ts against a raw-SQL baseline of the same job lifecycle on the same PostgreSQL
+ * database, in one run: enqueue (single, batch), processing throughput (per-job and batched
+ * completion), latency from enqueue to processing start, the server's CPU per 1 000 jobs,
+ * SQL statements per job and the share of HOT updates. Every figure is the median of the runs
+ * (3 by default; baseline and relay interleaved), with min, max and the ratio to the baseline.
+ *
+ * The database: BENCH_DATABASE_URL, else postgres://root@127.0.0.1:5432/relay_bench (created
+ * when missing). Its relay tables are emptied between phases: do not point it at real data.
+ * Output: bench-results/bench-<timestamp>.json and bench-results/latest.md.
+ *
+ * --quick: small numbers and one run, to check that the bench works (CI). Exits non-zero
+ * when a phase fails or a job is lost or processed twice.
+ * --profile: instead of the bench, runs the relay server under --cpu-prof through one
+ * per-job-completion processing phase and prints where its CPU time goes.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { APPLICATION_NAME as BASELINE_APP, Baseline } from './baseline.js';
+import {
+  DEFAULT_DATABASE_URL,
+  adminUrl,
+  countJobs,
+  ensureDatabase,
+  flushOwnStats,
+  postgresCpuOf,
+  preload,
+  readTableCounters,
+  readXacts,
+  truncate,
+  waitBackendsGone,
+} from './db.js';
+import type { LatencyRun, ProcessRun, TimedRun } from './phases.js';
+import { runProfile } from './profile.js';
+import { RELAY_APPLICATION_NAME, Relay } from './relay.js';
+import { figure, table, type Figure } from './report.js';
+import { ServerProcess } from './server.js';
+import { latencyStats, type LatencyStats } from './stats.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const runsFlag = args.indexOf('--runs');
+const config = {
+  quick,
+  runs: runsFlag >= 0 ? Number(args[runsFlag + 1]) : quick ? 1 : 3,
+  jobs: quick ? 1_000 : 20_000,
+  producers: 8,
+  batch: 1_000,
+  baselineConsumers: 8,
+  baselineClaim: 50,
+  concurrencies: [8, 50],
+  latencyRate: 200,
+  latencySeconds: quick ? 2 : 10,
+  /** Jobs of the phases that count SQL statements (a fresh server each). */
+  sqlJobs: quick ? 1_000 : 5_000,
+  /** Jobs of the unrecorded warm-up of each run (JIT, connections, caches). */
+  warmupJobs: quick ? 200 : 2_000,
+  serverConnections: Number(process.env.BENCH_SERVER_CONNECTIONS ?? 10),
+  /** completionBatchWindowMs of the worker for "batched completion" (the worker's default is 5). */
+  completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
+};
+if (!Number.isInteger(config.runs) || config.runs < 1) throw new Error('--runs takes a positive integer');
+
+const QUEUE = 'bench';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const url = process.env.BENCH_DATABASE_URL || DEFAULT_DATABASE_URL;
+const dbName = decodeURIComponent(new URL(url).pathname.slice(1));
+
+type System = 'baseline' | 'relay';
+
+interface Measurement {
+  run: number;
+  jobs: number;
+  seconds: number;
+  /** jobs per second */
+  throughput: number;
+  /** CPU seconds of the relay server process during the phase (relay phases only). */
+  serverCpu?: number;
+  /** CPU seconds of the PostgreSQL backends of the bench database (and its background writers). */
+  dbCpu: number;
+  /** CPU seconds of this process (producers, consumers, worker runtime, client). */
+  benchCpu: number;
+  latency?: LatencyStats;
+  /** SQL phases: transactions (= statements) per job, and relay_jobs update counters. */
+  statementsPerJob?: number;
+  tupUpd?: number;
+  tupHotUpd?: number;
+}
+
+const results: Record<System, Record<string, Measurement[]>> = { baseline: {}, relay: {} };
+const failures: string[] = [];
+
+function record(system: System, key: string, m: Measurement): void {
+  (results[system][key] ??= []).push(m);
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+let ctl: pg.Client;
+let admin: pg.Client;
+
+/** Runs one phase with its CPU readings around it. */
+async function measure(run: number, server: ServerProcess | undefined, body: () => Promise<TimedRun>): Promise<Measurement & { raw: TimedRun }> {
+  const db0 = await postgresCpuOf(admin, dbName);
+  const server0 = server?.cpuSeconds();
+  const bench0 = process.cpuUsage();
+  const raw = await body();
+  const bench = process.cpuUsage(bench0);
+  const server1 = server?.cpuSeconds();
+  const db1 = await postgresCpuOf(admin, dbName);
+  const samples = (raw as LatencyRun).samples;
+  return {
+    raw,
+    run,
+    jobs: raw.jobs,
+    seconds: raw.seconds,
+    throughput: raw.jobs / raw.seconds,
+    serverCpu: server0 === undefined ? undefined : server1! - server0,
+    dbCpu: db1.since(db0),
+    benchCpu: (bench.user + bench.system) / 1e6,
+    latency: samples ? latencyStats(samples) : undefined,
+  };
+}
+
+/** Fails the bench (at the end) when a processing phase lost a job, ran one twice, or left one behind. */
+async function checkProcessed(label: string, run: ProcessRun): Promise<void> {
+  const problem = run.tally.problem();
+  if (problem) failures.push(`${label}: ${problem}`);
+  const left = await countJobs(ctl);
+  if (left.jobs !== 0 || left.failed !== 0) failures.push(`${label}: ${left.jobs} jobs left in relay_jobs, ${left.failed} in relay_failed_jobs`);
+}
+
+async function checkEnqueued(label: string, n: number): Promise<void> {
+  const { jobs } = await countJobs(ctl);
+  if (jobs !== n) failures.push(`${label}: ${jobs} of ${n} jobs stored`);
+}
+
+interface Variant {
+  system: System;
+  key: string;
+  label: string;
+  preload?: number;
+  run(baseline: Baseline, relay: Relay): Promise<TimedRun>;
+  check(label: string, r: TimedRun): Promise<void>;
+}
+
+function phases(): Variant[][] {
+  const n = config.jobs;
+  const enqueued = (label: string, r: TimedRun) => checkEnqueued(label, r.jobs);
+  const processed = (label: string, r: TimedRun) => checkProcessed(label, r as ProcessRun);
+  const list: Variant[][] = [
+    [
+      { system: 'baseline', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, run: (b) => b.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
+      { system: 'relay', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, run: (_, r) => r.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
+    ],
+    [
+      { system: 'baseline', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, run: (b) => b.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
+      { system: 'relay', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, run: (_, r) => r.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
+    ],
+  ];
+  for (const batched of [false, true]) {
+    const how = batched ? 'batched' : 'each';
+    const phase: Variant[] = [
+      {
+        system: 'baseline',
+        key: `process_${how}`,
+        label: `process, complete ${how}, ${config.baselineConsumers} consumers claiming ${config.baselineClaim}`,
+        preload: n,
+        run: (b) => b.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
+        check: processed,
+      },
+    ];
+    for (const concurrency of config.concurrencies) {
+      phase.push({
+        system: 'relay',
+        key: `process_${how}_c${concurrency}`,
+        label: `process, complete ${how}, worker concurrency ${concurrency}`,
+        preload: n,
+        run: (_, r) => r.process(QUEUE, n, { concurrency, completionWindowMs: batched ? config.completionWindowMs : 0 }),
+        check: processed,
+      });
+    }
+    list.push(phase);
+  }
+  list.push([
+    {
+      system: 'baseline',
+      key: 'latency',
+      label: `latency at ${config.latencyRate} jobs/s, LISTEN/NOTIFY consumer`,
+      run: (b) => b.latency(QUEUE, config.latencyRate, config.latencySeconds),
+      check: processed,
+    },
+    {
+      system: 'relay',
+      key: 'latency',
+      label: `latency at ${config.latencyRate} jobs/s, worker with long poll`,
+      run: (_, r) => r.latency(QUEUE, config.latencyRate, config.latencySeconds, { concurrency: 8 }),
+      check: processed,
+    },
+  ]);
+  return list;
+}
+
+function describe(m: Measurement): string {
+  const parts = [`${Math.round(m.throughput)} jobs/s (${m.jobs} in ${m.seconds.toFixed(2)} s)`];
+  if (m.latency) parts.push(`p50 ${m.latency.p50.toFixed(2)} p95 ${m.latency.p95.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} max ${m.latency.max.toFixed(2)} ms`);
+  if (m.serverCpu !== undefined) parts.push(`server ${m.serverCpu.toFixed(2)} s CPU`);
+  parts.push(`db ${m.dbCpu.toFixed(2)} s CPU`, `bench ${m.benchCpu.toFixed(2)} s CPU`);
+  if (m.statementsPerJob !== undefined) parts.push(`${m.statementsPerJob.toFixed(3)} statements/job`, `upd ${m.tupUpd} hot ${m.tupHotUpd}`);
+  return parts.join(', ');
+}
+
+/** A few of each operation through both systems, unrecorded: JIT, connection pools, caches. */
+async function warmUp(baseline: Baseline, relay: Relay): Promise<void> {
+  const n = config.warmupJobs;
+  await truncate(ctl);
+  await baseline.enqueueSingle(QUEUE, n, config.producers);
+  await truncate(ctl);
+  await relay.enqueueSingle(QUEUE, n, config.producers);
+  await truncate(ctl);
+  await baseline.enqueueBatch(QUEUE, n, config.batch);
+  await truncate(ctl);
+  await relay.enqueueBatch(QUEUE, n, config.batch);
+  for (const window of [0, config.completionWindowMs]) {
+    await truncate(ctl);
+    await preload(ctl, QUEUE, n);
+    await baseline.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched: window > 0 });
+    await truncate(ctl);
+    await preload(ctl, QUEUE, n);
+    await relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: window });
+  }
+  await truncate(ctl);
+}
+
+/** One run of the throughput and latency phases, on a fresh server and fresh baseline pool. */
+async function mainRun(run: number): Promise<void> {
+  const order: System[] = run % 2 === 1 ? ['baseline', 'relay'] : ['relay', 'baseline'];
+  const server = await ServerProcess.start({ databaseUrl: url, maxConnections: config.serverConnections });
+  let baseline: Baseline | undefined;
+  try {
+    baseline = new Baseline(url);
+    const relay = new Relay(server.url);
+    log(`run ${run}/${config.runs}: warming up`);
+    await warmUp(baseline!, relay);
+    for (const phase of phases()) {
+      for (const system of order) {
+        for (const v of phase.filter((p) => p.system === system)) {
+          await truncate(ctl);
+          if (v.preload) await preload(ctl, QUEUE, v.preload);
+          const m = await measure(run, server, () => v.run(baseline!, relay));
+          const label = `run ${run} ${system} ${v.label}`;
+          await v.check(label, m.raw);
+          const { raw: _raw, ...kept } = m;
+          record(system, v.key, kept);
+          log(`  ${system.padEnd(8)} ${v.label}: ${describe(kept)}`);
+        }
+      }
+    }
+    await truncate(ctl);
+  } finally {
+    await baseline?.close();
+    await server.stop();
+  }
+}
+
+/**
+ * Statements per job and HOT updates: each system processes sqlJobs preloaded jobs with
+ * nothing else connected to the database, and closes its connections (backends flush their
+ * statistics when they exit) before the counters are read again. The relay figure counts
+ * everything its server did meanwhile: start-up (migration check, LISTEN), reaper runs,
+ * long-poll re-checks; nothing is subtracted.
+ */
+async function sqlRun(run: number): Promise<void> {
+  const order: System[] = run % 2 === 1 ? ['baseline', 'relay'] : ['relay', 'baseline'];
+  const n = config.sqlJobs;
+  for (const system of order) {
+    for (const batched of [false, true]) {
+      const how = batched ? 'batched' : 'each';
+      await truncate(ctl);
+      await preload(ctl, QUEUE, n);
+      await waitBackendsGone(admin, dbName, BASELINE_APP);
+      await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
+      const t0 = await readTableCounters(ctl);
+      await flushOwnStats(ctl);
+      const x0 = await readXacts(admin, dbName);
+      let m: Measurement & { raw: TimedRun };
+      if (system === 'baseline') {
+        const baseline = new Baseline(url);
+        try {
+          m = await measure(run, undefined, () =>
+            baseline.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
+          );
+        } finally {
+          await baseline.close();
+        }
+        await waitBackendsGone(admin, dbName, BASELINE_APP);
+      } else {
+        const server = await ServerProcess.start({ databaseUrl: url, maxConnections: config.serverConnections });
+        try {
+          const relay = new Relay(server.url);
+          m = await measure(run, server, () => relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: batched ? config.completionWindowMs : 0 }));
+        } finally {
+          await server.stop();
+        }
+        await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
+      }
+      const x1 = await readXacts(admin, dbName);
+      const t1 = await readTableCounters(ctl);
+      const label = `run ${run} ${system} SQL count, complete ${how}`;
+      await checkProcessed(label, m.raw as ProcessRun);
+      const { raw: _raw, ...kept } = m;
+      kept.statementsPerJob = (x1 - x0) / n;
+      kept.tupUpd = t1.upd - t0.upd;
+      kept.tupHotUpd = t1.hotUpd - t0.hotUpd;
+      record(system, `sql_${how}`, kept);
+      log(`  ${system.padEnd(8)} SQL count, complete ${how}, ${n} jobs: ${describe(kept)}`);
+    }
+  }
+  await truncate(ctl);
+}
+
+function machine() {
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  let nproc = os.availableParallelism?.() ?? os.cpus().length;
+  try {
+    nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || nproc;
+  } catch {
+    // keep the os figure
+  }
+  return {
+    nproc,
+    cpuModel,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    loadAverageAtStart: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  };
+}
+
+async function postgresInfo() {
+  const { rows } = await admin.query<{ name: string; setting: string }>(
+    `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'shared_preload_libraries')`,
+  );
+  const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
+  const version = (await admin.query<{ v: string }>('SELECT version() AS v')).rows[0]!.v;
+  return { version, settings: s };
+}
+
+function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sql: Figure[] } {
+  const pick = (system: System, key: string, f: (m: Measurement) => number | undefined) => {
+    const ms = results[system][key];
+    return ms ? ms.map((m) => f(m) ?? NaN) : undefined;
+  };
+  const tput = (m: Measurement) => m.throughput;
+  const per1000 = (cpu: (m: Measurement) => number | undefined) => (m: Measurement) => {
+    const c = cpu(m);
+    return c === undefined ? undefined : (c / m.jobs) * 1000;
+  };
+  const throughput: Figure[] = [
+    figure(`enqueue single, ${config.producers} concurrent producers`, 'jobs/s', 'higher', pick('baseline', 'enqueue_single', tput), pick('relay', 'enqueue_single', tput)),
+    figure(`enqueue batch, ${config.batch} per request`, 'jobs/s', 'higher', pick('baseline', 'enqueue_batch', tput), pick('relay', 'enqueue_batch', tput)),
+  ];
+  for (const how of ['each', 'batched']) {
+    for (const c of config.concurrencies) {
+      throughput.push(
+        figure(
+          `process, complete ${how}, worker concurrency ${c}`,
+          'jobs/s',
+          'higher',
+          pick('baseline', `process_${how}`, tput),
+          pick('relay', `process_${how}_c${c}`, tput),
+        ),
+      );
+    }
+  }
+  const latency: Figure[] = (['p50', 'p95', 'p99', 'max'] as const).map((p) =>
+    figure(`latency enqueue → process, ${p}`, 'ms', 'lower', pick('baseline', 'latency', (m) => m.latency?.[p]), pick('relay', 'latency', (m) => m.latency?.[p])),
+  );
+  const cpu: Figure[] = [];
+  const cpuKeys: [string, string, string][] = [
+    ['enqueue single', 'enqueue_single', 'enqueue_single'],
+    ['enqueue batch', 'enqueue_batch', 'enqueue_batch'],
+    ...config.concurrencies.flatMap((c): [string, string, string][] => [
+      [`process, complete each, c${c}`, 'process_each', `process_each_c${c}`],
+      [`process, complete batched, c${c}`, 'process_batched', `process_batched_c${c}`],
+    ]),
+    ['latency phase', 'latency', 'latency'],
+  ];
+  for (const [label, b, r] of cpuKeys) {
+    cpu.push(figure(`relay server CPU, ${label}`, 's/1000 jobs', 'lower', undefined, pick('relay', r, per1000((m) => m.serverCpu))));
+  }
+  for (const [label, b, r] of cpuKeys) {
+    cpu.push(figure(`PostgreSQL CPU, ${label}`, 's/1000 jobs', 'lower', pick('baseline', b, per1000((m) => m.dbCpu)), pick('relay', r, per1000((m) => m.dbCpu))));
+  }
+  for (const [label, b, r] of cpuKeys) {
+    cpu.push(figure(`bench process CPU (client side), ${label}`, 's/1000 jobs', 'lower', pick('baseline', b, per1000((m) => m.benchCpu)), pick('relay', r, per1000((m) => m.benchCpu))));
+  }
+  const hot = (m: Measurement) => (m.tupUpd ? (m.tupHotUpd ?? 0) / m.tupUpd : NaN);
+  const sql: Figure[] = [
+    figure('SQL statements per job, complete each (c8)', 'statements', 'lower', pick('baseline', 'sql_each', (m) => m.statementsPerJob), pick('relay', 'sql_each', (m) => m.statementsPerJob)),
+    figure('SQL statements per job, batched complete (c8)', 'statements', 'lower', pick('baseline', 'sql_batched', (m) => m.statementsPerJob), pick('relay', 'sql_batched', (m) => m.statementsPerJob)),
+    figure('relay_jobs n_tup_hot_upd / n_tup_upd, complete each', 'ratio', 'higher', pick('baseline', 'sql_each', hot), pick('relay', 'sql_each', hot)),
+    figure('relay_jobs n_tup_hot_upd / n_tup_upd, batched complete', 'ratio', 'higher', pick('baseline', 'sql_batched', hot), pick('relay', 'sql_batched', hot)),
+  ];
+  return { throughput, latency, cpu, sql };
+}
+
+async function main(): Promise<void> {
+  if (args.includes('--profile')) {
+    await ensureDatabase(url);
+    await runProfile(url, { jobs: config.jobs, serverConnections: config.serverConnections, queue: QUEUE });
+    return;
+  }
+  const started = new Date();
+  const t0 = performance.now();
+  await ensureDatabase(url);
+  admin = new pg.Client({ connectionString: adminUrl(url), application_name: 'relay-bench-admin' });
+  await admin.connect();
+  // Migrate (the server does it at start) before the control connection touches the tables.
+  await (await ServerProcess.start({ databaseUrl: url, maxConnections: 2 })).stop();
+  ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
+  await ctl.connect();
+  const info = { machine: machine(), postgres: await postgresInfo() };
+  log(
+    `relay-ts bench${quick ? ' (quick)' : ''}: ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ${info.postgres.version.split(' on ')[0]}, Node ${info.machine.node}, ` +
+      `load average ${info.machine.loadAverageAtStart}; database ${dbName}; ${config.runs} run(s) of ${config.jobs} jobs`,
+  );
+  try {
+    for (let run = 1; run <= config.runs; run++) {
+      await mainRun(run);
+      log(`run ${run}/${config.runs}: counting SQL statements`);
+      await sqlRun(run);
+    }
+  } finally {
+    await ctl.end();
+    await admin.end();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const f = figures();
+  const loadAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const baselineSql = new Baseline(url);
+  const statements = baselineSql.statements();
+  await baselineSql.close();
+  const json = {
+    started: started.toISOString(),
+    seconds,
+    config,
+    database: dbName,
+    machine: { ...info.machine, loadAverageAtEnd: loadAtEnd },
+    postgres: info.postgres,
+    figures: f,
+    measurements: results,
+    baselineStatements: statements,
+    failures,
+  };
+  const md = markdown(info, loadAtEnd, seconds, f);
+  mkdirSync(`${ROOT}bench-results`, { recursive: true });
+  writeFileSync(`${ROOT}bench-results/bench-${stamp}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(`${ROOT}bench-results/latest.md`, md);
+  process.stdout.write(md);
+  log(`\nwrote bench-results/bench-${stamp}.json and bench-results/latest.md (${seconds.toFixed(0)} s)`);
+  if (failures.length > 0) {
+    log(`\nFAILED:\n${failures.map((x) => `  - ${x}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited<ReturnType<typeof postgresInfo>> }, loadAtEnd: string, seconds: number, f: ReturnType<typeof figures>): string {
+  const m = info.machine;
+  const runs = config.runs === 1 ? '1 run' : `median of ${config.runs} interleaved runs (min – max)`;
+  return [
+    `# relay-ts bench${quick ? ' (--quick: a smoke test, not a measurement)' : ''}`,
+    '',
+    `${new Date().toISOString()} · ${m.nproc} CPUs, ${m.cpuModel}, ${m.memoryGiB} GiB · ${info.postgres.version.split(' on ')[0]} ` +
+      `(shared_buffers ${info.postgres.settings.shared_buffers} × 8 kB, synchronous_commit ${info.postgres.settings.synchronous_commit}) · Node ${m.node} · ` +
+      `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · ${seconds.toFixed(0)} s`,
+    '',
+    `${config.jobs} jobs per phase, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
+      `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms.`,
+    '',
+    '## Throughput and latency',
+    '',
+    table([...f.throughput, ...f.latency]),
+    '',
+    '## CPU per 1 000 jobs',
+    '',
+    table(f.cpu),
+    '',
+    `## SQL (${config.sqlJobs} jobs per count, concurrency 8)`,
+    '',
+    table(f.sql),
+    '',
+    'Statements per job: the delta of `xact_commit + xact_rollback` of the bench database in `pg_stat_database` ' +
+      '(every relay statement is its own transaction), read after the system\'s connections closed; for relay-ts it includes ' +
+      'the server\'s start-up, its reaper (every 1 s) and long-poll re-checks: nothing is subtracted.',
+    '',
+    ...(failures.length ? ['## FAILURES', '', ...failures.map((x) => `- ${x}`), ''] : []),
+  ].join('\n');
+}
+
+main().catch((err) => {
+  log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});

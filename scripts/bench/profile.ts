@@ -1,0 +1,144 @@
+/**
+ * npm run bench -- --profile: the relay server under `node --cpu-prof` through one processing
+ * phase with per-job completion (worker concurrency 8), then the functions with the most
+ * self time, by function and by package, from the .cpuprofile it wrote on exit.
+ */
+import { mkdtempSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { preload, truncate } from './db.js';
+import { Relay } from './relay.js';
+import { ServerProcess } from './server.js';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface SelfTime {
+  name: string;
+  ms: number;
+  share: number;
+}
+
+/**
+ * Self time (ms) per function (name + file:line) and per package (node_modules/<pkg>, node:*,
+ * the relay packages), over the samples taken within `window` (µs, CLOCK_MONOTONIC: the clock
+ * of both V8's profile timestamps and process.hrtime). Shares are of the busy time: idle apart.
+ */
+export function selfTimes(profile: CpuProfile, window?: [number, number]): { busy: number; idle: number; byFunction: SelfTime[]; byPackage: SelfTime[] } {
+  const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const perNode = new Map<number, number>();
+  // Sample i was taken at startTime + sum(timeDeltas[0..i]); it stands for the interval until
+  // the next sample.
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) continue;
+    const id = profile.samples[i]!;
+    perNode.set(id, (perNode.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0) / 1000);
+  }
+  const fn = new Map<string, number>();
+  const pkg = new Map<string, number>();
+  let busy = 0;
+  let idle = 0;
+  for (const [id, ms] of perNode) {
+    const { functionName, url, lineNumber } = byNode.get(id)!.callFrame;
+    if (functionName === '(idle)') {
+      idle += ms;
+      continue;
+    }
+    busy += ms;
+    const file = url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/').replace(/^.*\/(server|client|worker)\/dist\//, '$1/dist/');
+    const name = url ? `${functionName || '(anonymous)'} ${file}:${lineNumber + 1}` : functionName || '(anonymous)';
+    fn.set(name, (fn.get(name) ?? 0) + ms);
+    const p = packageOf(url, functionName);
+    pkg.set(p, (pkg.get(p) ?? 0) + ms);
+  }
+  const sorted = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: ms / busy })).sort((a, b) => b.ms - a.ms);
+  return { busy, idle, byFunction: sorted(fn), byPackage: sorted(pkg) };
+}
+
+function packageOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native / V8)';
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return nm[1]!;
+  const own = /\/(server|client|worker)\/dist\//.exec(url);
+  if (own) return `@relay-ts/${own[1]}`;
+  return url;
+}
+
+/** CLOCK_MONOTONIC in µs, the clock of V8's profile timestamps. */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export async function runProfile(url: string, options: { jobs: number; serverConnections: number; queue: string }): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-prof-'));
+  const ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
+  const server = await ServerProcess.start({
+    databaseUrl: url,
+    maxConnections: options.serverConnections,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  });
+  await ctl.connect();
+  let seconds: number;
+  let window: [number, number];
+  try {
+    const relay = new Relay(server.url);
+    // Warm up, then the measured phase.
+    await truncate(ctl);
+    await preload(ctl, options.queue, 2_000);
+    await relay.process(options.queue, 2_000, { concurrency: 8, completionWindowMs: 0 });
+    await truncate(ctl);
+    await preload(ctl, options.queue, options.jobs);
+    const from = monotonicUs();
+    ({ seconds } = await relay.process(options.queue, options.jobs, { concurrency: 8, completionWindowMs: 0 }));
+    window = [from, monotonicUs()];
+    await truncate(ctl);
+  } finally {
+    await server.stop();
+    await ctl.end();
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+  const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+  const { busy, idle, byFunction, byPackage } = selfTimes(profile, window!);
+  const rows = (items: SelfTime[], n: number) =>
+    items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
+  const md = [
+    `# relay server CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency 8, per-job completion, after a 2 000-job warm-up`,
+    '',
+    `Profile: ${join(dir, file)}. Samples of the measured phase only (${seconds!.toFixed(2)} s): ${(busy / 1000).toFixed(2)} s busy, ${(idle / 1000).toFixed(2)} s idle; shares are of the busy time.`,
+    '',
+    '## Self time by package',
+    '',
+    '| package | ms | share |',
+    '|---|---|---|',
+    ...rows(byPackage, 25),
+    '',
+    '## Self time by function (top 40)',
+    '',
+    '| function | ms | share |',
+    '|---|---|---|',
+    ...rows(byFunction, 40),
+    '',
+  ].join('\n');
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  mkdirSync(join(root, 'bench-results'), { recursive: true });
+  writeFileSync(join(root, 'bench-results', 'profile-latest.md'), md);
+  process.stdout.write(md);
+  process.stderr.write('wrote bench-results/profile-latest.md\n');
+}

@@ -1,0 +1,117 @@
+/**
+ * The relay server as a child process (`node server/dist/bin.js`), as it runs in production:
+ * its CPU time is read from /proc/<pid>/stat, apart from the bench process's own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { processCpuSeconds } from './db.js';
+
+const SIGNAL_GRACE_MS = 500;
+const BIN = fileURLToPath(new URL('../../server/dist/bin.js', import.meta.url));
+
+export interface ServerOptions {
+  databaseUrl: string;
+  maxConnections: number;
+  /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
+  nodeArgs?: string[];
+}
+
+/** Servers still running: killed if the bench exits without stopping them (an error). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export class ServerProcess {
+  private exited: Promise<string>;
+  private readonly startedAt = Date.now();
+  private stderrTail: string[] = [];
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    exited: Promise<string>,
+    stderrTail: string[],
+  ) {
+    this.exited = exited;
+    this.stderrTail = stderrTail;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(options: ServerOptions): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN], {
+      env: {
+        ...process.env,
+        DATABASE_URL: options.databaseUrl,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        REAP_INTERVAL: '1',
+        DATABASE_MAX_CONNECTIONS: String(options.maxConnections),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderrTail: string[] = [];
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderrTail.push(chunk);
+      if (stderrTail.length > 20) stderrTail.shift();
+      process.stderr.write(`[server] ${chunk}`);
+    });
+    live.add(child);
+    const exited = new Promise<string>((resolve) =>
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        resolve(signal ? `signal ${signal}` : String(code));
+      }),
+    );
+    const lines = createInterface({ input: child.stdout! });
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('relay server did not start within 30 s')), 30_000);
+      let started = false;
+      lines.on('line', (line) => {
+        let entry: { url?: string; level?: number; msg?: string } | undefined;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          entry = undefined;
+        }
+        if (!started && entry?.url) {
+          started = true;
+          clearTimeout(timer);
+          resolve(entry.url);
+        } else if (entry === undefined || (entry.level ?? 0) >= 40) {
+          // Warnings and errors matter to the bench (e.g. 429s from an exhausted pool).
+          process.stderr.write(`[server] ${line}\n`);
+        }
+      });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        if (!started) reject(new Error(`relay server exited with ${code} before starting: ${stderrTail.join('')}`));
+      });
+    });
+    return new ServerProcess(child, url, exited, stderrTail);
+  }
+
+  /** CPU seconds (user + system, all threads) the server has used so far. */
+  cpuSeconds(): number {
+    return processCpuSeconds(this.pid);
+  }
+
+  /** SIGTERM, then wait for a clean exit (the pool closes, so its backends flush their statistics). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    // bin.js logs its start line before it installs its SIGTERM handler: a SIGTERM sent as
+    // soon as the line is read can kill it outright. Give it a moment.
+    const young = SIGNAL_GRACE_MS - (Date.now() - this.startedAt);
+    if (young > 0) await new Promise((r) => setTimeout(r, young));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    if (code !== '0') throw new Error(`relay server exited with ${code}: ${this.stderrTail.join('')}`);
+  }
+}
