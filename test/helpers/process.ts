@@ -8,10 +8,10 @@ import { fileURLToPath } from 'node:url';
 /**
  * Runs the real relay-server binary (server/dist/bin.js, built by `npx tsc -b`) as a child
  * process: for what only a process shows (flags, exit codes, signals, restarts, several
- * instances on one database).
+ * instances on one database). RELAY_TEST_BIN points the tests at another build of it.
  */
 
-export const BIN = fileURLToPath(new URL('../../server/dist/bin.js', import.meta.url));
+export const BIN = process.env.RELAY_TEST_BIN || fileURLToPath(new URL('../../server/dist/bin.js', import.meta.url));
 
 /** Settings the relay reads from the environment; none leaks in from the test run's own. */
 const RELAY_VARIABLES = [
