@@ -187,10 +187,15 @@ export class Baseline {
         inserts.push(this.insertOne(this.pool, queue, id, { t: performance.now() }, true));
       });
       await Promise.all(inserts);
-      const timeout = sleep(10_000).then(() => {
-        failure ??= new Error(`baseline latency: ${tally.count} of ${n} jobs consumed 10 s after the last enqueue`);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          failure ??= new Error(`baseline latency: ${tally.count} of ${n} jobs consumed 10 s after the last enqueue`);
+          resolve();
+        }, 10_000);
       });
       await Promise.race([done, timeout]);
+      clearTimeout(timer);
       if (failure) throw failure;
       return { jobs: n, seconds: (performance.now() - start) / 1000, tally, samples };
     } finally {

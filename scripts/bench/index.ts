@@ -45,27 +45,47 @@ import { latencyStats, type LatencyStats } from './stats.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const runsFlag = args.indexOf('--runs');
+function flag(name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
 const config = {
   quick,
-  runs: runsFlag >= 0 ? Number(args[runsFlag + 1]) : quick ? 1 : 3,
-  jobs: quick ? 1_000 : 20_000,
+  runs: Number(flag('--runs') ?? (quick ? 1 : 3)),
+  /** Jobs per throughput phase, at the most (see phaseSeconds). */
+  jobs: Number(flag('--jobs') ?? (quick ? 1_000 : 20_000)),
+  /**
+   * A throughput phase runs `jobs` jobs, or fewer when the warm-up of the first run shows it
+   * would take longer than this (at least minJobs): the whole bench stays within minutes on a
+   * slow machine. The figure is a rate either way; the table shows the job counts.
+   */
+  phaseSeconds: Number(flag('--phase-seconds') ?? 5),
+  minJobs: 1_000,
   producers: 8,
   batch: 1_000,
   baselineConsumers: 8,
   baselineClaim: 50,
   concurrencies: [8, 50],
   latencyRate: 200,
-  latencySeconds: quick ? 2 : 10,
-  /** Jobs of the phases that count SQL statements (a fresh server each). */
-  sqlJobs: quick ? 1_000 : 5_000,
-  /** Jobs of the unrecorded warm-up of each run (JIT, connections, caches). */
-  warmupJobs: quick ? 200 : 2_000,
+  latencySeconds: Number(flag('--latency-seconds') ?? (quick ? 2 : 10)),
+  /** Jobs of the phases that count SQL statements (a fresh server each), at the most. */
+  sqlJobs: quick ? 500 : 3_000,
+  /** Jobs of the unrecorded warm-up of each variant in each run (JIT, connection pools, caches); none with --quick. */
+  warmupJobs: quick ? 0 : 300,
   serverConnections: Number(process.env.BENCH_SERVER_CONNECTIONS ?? 10),
   /** completionBatchWindowMs of the worker for "batched completion" (the worker's default is 5). */
   completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
+  /** ALTER DATABASE ... SET synchronous_commit for the run (e.g. off: no WAL flush wait per commit); unset: the server's. */
+  synchronousCommit: flag('--synchronous-commit'),
 };
-if (!Number.isInteger(config.runs) || config.runs < 1) throw new Error('--runs takes a positive integer');
+for (const [name, v] of Object.entries({ runs: config.runs, jobs: config.jobs, phaseSeconds: config.phaseSeconds, latencySeconds: config.latencySeconds })) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+}
+if (config.synchronousCommit !== undefined && !['on', 'off', 'local', 'remote_write', 'remote_apply'].includes(config.synchronousCommit)) {
+  throw new Error('--synchronous-commit takes on, off, local, remote_write or remote_apply');
+}
+/** Job counts fixed by --jobs or --quick: no sizing from the warm-up. */
+const fixedJobs = quick || flag('--jobs') !== undefined;
 
 const QUEUE = 'bench';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -147,23 +167,29 @@ interface Variant {
   system: System;
   key: string;
   label: string;
-  preload?: number;
-  run(baseline: Baseline, relay: Relay): Promise<TimedRun>;
+  /** Processing phases: the jobs are inserted (unmeasured) before the phase. */
+  preloaded: boolean;
+  /** Latency phases run for a time, not a number of jobs; no warm-up, no sizing. */
+  timed?: boolean;
+  run(baseline: Baseline, relay: Relay, n: number): Promise<TimedRun>;
   check(label: string, r: TimedRun): Promise<void>;
 }
 
+/** Jobs per variant ("system:key"), set from the first warm-up unless fixed. */
+const jobsFor = new Map<string, number>();
+const variantId = (v: Pick<Variant, 'system' | 'key'>) => `${v.system}:${v.key}`;
+
 function phases(): Variant[][] {
-  const n = config.jobs;
   const enqueued = (label: string, r: TimedRun) => checkEnqueued(label, r.jobs);
   const processed = (label: string, r: TimedRun) => checkProcessed(label, r as ProcessRun);
   const list: Variant[][] = [
     [
-      { system: 'baseline', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, run: (b) => b.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
-      { system: 'relay', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, run: (_, r) => r.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
+      { system: 'baseline', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, preloaded: false, run: (b, _, n) => b.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
+      { system: 'relay', key: 'enqueue_single', label: `enqueue single, ${config.producers} producers`, preloaded: false, run: (_, r, n) => r.enqueueSingle(QUEUE, n, config.producers), check: enqueued },
     ],
     [
-      { system: 'baseline', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, run: (b) => b.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
-      { system: 'relay', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, run: (_, r) => r.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
+      { system: 'baseline', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, preloaded: false, run: (b, _, n) => b.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
+      { system: 'relay', key: 'enqueue_batch', label: `enqueue batch, ${config.batch}/request`, preloaded: false, run: (_, r, n) => r.enqueueBatch(QUEUE, n, config.batch), check: enqueued },
     ],
   ];
   for (const batched of [false, true]) {
@@ -173,8 +199,8 @@ function phases(): Variant[][] {
         system: 'baseline',
         key: `process_${how}`,
         label: `process, complete ${how}, ${config.baselineConsumers} consumers claiming ${config.baselineClaim}`,
-        preload: n,
-        run: (b) => b.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
+        preloaded: true,
+        run: (b, _, n) => b.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
         check: processed,
       },
     ];
@@ -183,8 +209,8 @@ function phases(): Variant[][] {
         system: 'relay',
         key: `process_${how}_c${concurrency}`,
         label: `process, complete ${how}, worker concurrency ${concurrency}`,
-        preload: n,
-        run: (_, r) => r.process(QUEUE, n, { concurrency, completionWindowMs: batched ? config.completionWindowMs : 0 }),
+        preloaded: true,
+        run: (_, r, n) => r.process(QUEUE, n, { concurrency, completionWindowMs: batched ? config.completionWindowMs : 0 }),
         check: processed,
       });
     }
@@ -195,6 +221,8 @@ function phases(): Variant[][] {
       system: 'baseline',
       key: 'latency',
       label: `latency at ${config.latencyRate} jobs/s, LISTEN/NOTIFY consumer`,
+      preloaded: false,
+      timed: true,
       run: (b) => b.latency(QUEUE, config.latencyRate, config.latencySeconds),
       check: processed,
     },
@@ -202,6 +230,8 @@ function phases(): Variant[][] {
       system: 'relay',
       key: 'latency',
       label: `latency at ${config.latencyRate} jobs/s, worker with long poll`,
+      preloaded: false,
+      timed: true,
       run: (_, r) => r.latency(QUEUE, config.latencyRate, config.latencySeconds, { concurrency: 8 }),
       check: processed,
     },
@@ -218,24 +248,25 @@ function describe(m: Measurement): string {
   return parts.join(', ');
 }
 
-/** A few of each operation through both systems, unrecorded: JIT, connection pools, caches. */
-async function warmUp(baseline: Baseline, relay: Relay): Promise<void> {
+/**
+ * A few hundred jobs through every variant, unrecorded: JIT, connection pools, caches. In the
+ * first run it also sizes each variant: as many jobs as it runs in phaseSeconds at the rate
+ * seen here, between minJobs and jobs (rounded to 1 000).
+ */
+async function warmUp(run: number, baseline: Baseline, relay: Relay): Promise<void> {
   const n = config.warmupJobs;
-  await truncate(ctl);
-  await baseline.enqueueSingle(QUEUE, n, config.producers);
-  await truncate(ctl);
-  await relay.enqueueSingle(QUEUE, n, config.producers);
-  await truncate(ctl);
-  await baseline.enqueueBatch(QUEUE, n, config.batch);
-  await truncate(ctl);
-  await relay.enqueueBatch(QUEUE, n, config.batch);
-  for (const window of [0, config.completionWindowMs]) {
-    await truncate(ctl);
-    await preload(ctl, QUEUE, n);
-    await baseline.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched: window > 0 });
-    await truncate(ctl);
-    await preload(ctl, QUEUE, n);
-    await relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: window });
+  if (n === 0) return;
+  for (const phase of phases()) {
+    for (const v of phase) {
+      if (v.timed) continue;
+      await truncate(ctl);
+      if (v.preloaded) await preload(ctl, QUEUE, n);
+      const r = await v.run(baseline, relay, n);
+      if (run === 1) {
+        const sized = Math.round(((n / r.seconds) * config.phaseSeconds) / 1000) * 1000;
+        jobsFor.set(variantId(v), fixedJobs ? config.jobs : Math.min(config.jobs, Math.max(config.minJobs, sized)));
+      }
+    }
   }
   await truncate(ctl);
 }
@@ -249,13 +280,14 @@ async function mainRun(run: number): Promise<void> {
     baseline = new Baseline(url);
     const relay = new Relay(server.url);
     log(`run ${run}/${config.runs}: warming up`);
-    await warmUp(baseline!, relay);
+    await warmUp(run, baseline!, relay);
     for (const phase of phases()) {
       for (const system of order) {
         for (const v of phase.filter((p) => p.system === system)) {
           await truncate(ctl);
-          if (v.preload) await preload(ctl, QUEUE, v.preload);
-          const m = await measure(run, server, () => v.run(baseline!, relay));
+          const n = jobsFor.get(variantId(v)) ?? config.jobs;
+          if (v.preloaded) await preload(ctl, QUEUE, n);
+          const m = await measure(run, server, () => v.run(baseline!, relay, n));
           const label = `run ${run} ${system} ${v.label}`;
           await v.check(label, m.raw);
           const { raw: _raw, ...kept } = m;
@@ -272,7 +304,7 @@ async function mainRun(run: number): Promise<void> {
 }
 
 /**
- * Statements per job and HOT updates: each system processes sqlJobs preloaded jobs with
+ * Statements per job and HOT updates: each system processes n preloaded jobs with
  * nothing else connected to the database, and closes its connections (backends flush their
  * statistics when they exit) before the counters are read again. The relay figure counts
  * everything its server did meanwhile: start-up (migration check, LISTEN), reaper runs,
@@ -280,10 +312,11 @@ async function mainRun(run: number): Promise<void> {
  */
 async function sqlRun(run: number): Promise<void> {
   const order: System[] = run % 2 === 1 ? ['baseline', 'relay'] : ['relay', 'baseline'];
-  const n = config.sqlJobs;
   for (const system of order) {
     for (const batched of [false, true]) {
       const how = batched ? 'batched' : 'each';
+      // As many jobs as the relay phase ran, at the most sqlJobs; the same n for both systems.
+      const n = Math.min(config.sqlJobs, jobsFor.get(`relay:process_${how}_c8`) ?? config.sqlJobs);
       await truncate(ctl);
       await preload(ctl, QUEUE, n);
       await waitBackendsGone(admin, dbName, BASELINE_APP);
@@ -360,13 +393,18 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
     return ms ? ms.map((m) => f(m) ?? NaN) : undefined;
   };
   const tput = (m: Measurement) => m.throughput;
+  const jobsNote = (b: string, r: string) => {
+    const nb = results.baseline[b]?.[0]?.jobs;
+    const nr = results.relay[r]?.[0]?.jobs;
+    return nb === undefined || nr === undefined ? undefined : nb === nr ? `(${nb} jobs)` : `(${nb} / ${nr} jobs)`;
+  };
   const per1000 = (cpu: (m: Measurement) => number | undefined) => (m: Measurement) => {
     const c = cpu(m);
     return c === undefined ? undefined : (c / m.jobs) * 1000;
   };
   const throughput: Figure[] = [
-    figure(`enqueue single, ${config.producers} concurrent producers`, 'jobs/s', 'higher', pick('baseline', 'enqueue_single', tput), pick('relay', 'enqueue_single', tput)),
-    figure(`enqueue batch, ${config.batch} per request`, 'jobs/s', 'higher', pick('baseline', 'enqueue_batch', tput), pick('relay', 'enqueue_batch', tput)),
+    figure(`enqueue single, ${config.producers} concurrent producers`, 'jobs/s', 'higher', pick('baseline', 'enqueue_single', tput), pick('relay', 'enqueue_single', tput), jobsNote('enqueue_single', 'enqueue_single')),
+    figure(`enqueue batch, ${config.batch} per request`, 'jobs/s', 'higher', pick('baseline', 'enqueue_batch', tput), pick('relay', 'enqueue_batch', tput), jobsNote('enqueue_batch', 'enqueue_batch')),
   ];
   for (const how of ['each', 'batched']) {
     for (const c of config.concurrencies) {
@@ -377,6 +415,7 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
           'higher',
           pick('baseline', `process_${how}`, tput),
           pick('relay', `process_${how}_c${c}`, tput),
+          jobsNote(`process_${how}`, `process_${how}_c${c}`),
         ),
       );
     }
@@ -405,8 +444,8 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
   }
   const hot = (m: Measurement) => (m.tupUpd ? (m.tupHotUpd ?? 0) / m.tupUpd : NaN);
   const sql: Figure[] = [
-    figure('SQL statements per job, complete each (c8)', 'statements', 'lower', pick('baseline', 'sql_each', (m) => m.statementsPerJob), pick('relay', 'sql_each', (m) => m.statementsPerJob)),
-    figure('SQL statements per job, batched complete (c8)', 'statements', 'lower', pick('baseline', 'sql_batched', (m) => m.statementsPerJob), pick('relay', 'sql_batched', (m) => m.statementsPerJob)),
+    figure('SQL statements per job, complete each (c8)', 'statements', 'lower', pick('baseline', 'sql_each', (m) => m.statementsPerJob), pick('relay', 'sql_each', (m) => m.statementsPerJob), jobsNote('sql_each', 'sql_each')),
+    figure('SQL statements per job, batched complete (c8)', 'statements', 'lower', pick('baseline', 'sql_batched', (m) => m.statementsPerJob), pick('relay', 'sql_batched', (m) => m.statementsPerJob), jobsNote('sql_batched', 'sql_batched')),
     figure('relay_jobs n_tup_hot_upd / n_tup_upd, complete each', 'ratio', 'higher', pick('baseline', 'sql_each', hot), pick('relay', 'sql_each', hot)),
     figure('relay_jobs n_tup_hot_upd / n_tup_upd, batched complete', 'ratio', 'higher', pick('baseline', 'sql_batched', hot), pick('relay', 'sql_batched', hot)),
   ];
@@ -424,14 +463,17 @@ async function main(): Promise<void> {
   await ensureDatabase(url);
   admin = new pg.Client({ connectionString: adminUrl(url), application_name: 'relay-bench-admin' });
   await admin.connect();
-  // Migrate (the server does it at start) before the control connection touches the tables.
-  await (await ServerProcess.start({ databaseUrl: url, maxConnections: 2 })).stop();
+  if (config.synchronousCommit !== undefined) {
+    // For every connection opened from now on: the pools are made per run.
+    await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(dbName)} SET synchronous_commit = ${config.synchronousCommit}`);
+  }
   ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
   await ctl.connect();
   const info = { machine: machine(), postgres: await postgresInfo() };
   log(
     `relay-ts bench${quick ? ' (quick)' : ''}: ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ${info.postgres.version.split(' on ')[0]}, Node ${info.machine.node}, ` +
-      `load average ${info.machine.loadAverageAtStart}; database ${dbName}; ${config.runs} run(s) of ${config.jobs} jobs`,
+      `load average ${info.machine.loadAverageAtStart}; database ${dbName}; ${config.runs} run(s) of up to ${config.jobs} jobs per phase` +
+      (config.synchronousCommit ? `; synchronous_commit = ${config.synchronousCommit}` : ''),
   );
   try {
     for (let run = 1; run <= config.runs; run++) {
@@ -441,6 +483,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await ctl.end();
+    if (config.synchronousCommit !== undefined) {
+      await admin.query(`ALTER DATABASE ${pg.escapeIdentifier(dbName)} RESET synchronous_commit`);
+    }
     await admin.end();
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -481,10 +526,10 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     `# relay-ts bench${quick ? ' (--quick: a smoke test, not a measurement)' : ''}`,
     '',
     `${new Date().toISOString()} · ${m.nproc} CPUs, ${m.cpuModel}, ${m.memoryGiB} GiB · ${info.postgres.version.split(' on ')[0]} ` +
-      `(shared_buffers ${info.postgres.settings.shared_buffers} × 8 kB, synchronous_commit ${info.postgres.settings.synchronous_commit}) · Node ${m.node} · ` +
+      `(shared_buffers ${info.postgres.settings.shared_buffers} × 8 kB, synchronous_commit ${config.synchronousCommit ?? info.postgres.settings.synchronous_commit}) · Node ${m.node} · ` +
       `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · ${seconds.toFixed(0)} s`,
     '',
-    `${config.jobs} jobs per phase, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
+    `${fixedJobs ? `${config.jobs} jobs per phase` : `Up to ${config.jobs} jobs per phase (fewer when the warm-up showed it would take over ${config.phaseSeconds} s; counts in the table)`}, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
       `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms.`,
     '',
     '## Throughput and latency',
@@ -495,7 +540,7 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     table(f.cpu),
     '',
-    `## SQL (${config.sqlJobs} jobs per count, concurrency 8)`,
+    '## SQL (relay: worker concurrency 8; each count on a fresh server)',
     '',
     table(f.sql),
     '',
@@ -507,7 +552,12 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
   ].join('\n');
 }
 
-main().catch((err) => {
-  log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exit(1);
-});
+main().then(
+  // Exit now: Worker.stop() leaves its shutdownTimeout timer (25 s) pending, which would keep
+  // the process alive that long after the last phase.
+  () => process.exit(),
+  (err) => {
+    log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
