@@ -125,6 +125,7 @@ function log(line: string): void {
 }
 
 let ctl: pg.Client;
+let schema: { indexes: string[]; reloptions: string[] } = { indexes: [], reloptions: [] };
 let admin: pg.Client;
 
 /** Runs one phase with its CPU readings around it. */
@@ -312,13 +313,18 @@ async function mainRun(run: number): Promise<void> {
  */
 async function sqlRun(run: number): Promise<void> {
   const order: System[] = run % 2 === 1 ? ['baseline', 'relay'] : ['relay', 'baseline'];
+  const kinds = [
+    { key: 'enqueue', label: `enqueue single, ${config.producers} producers`, sizedBy: 'relay:enqueue_single' },
+    { key: 'each', label: 'process, complete each', sizedBy: 'relay:process_each_c8' },
+    { key: 'batched', label: 'process, complete batched', sizedBy: 'relay:process_batched_c8' },
+  ] as const;
   for (const system of order) {
-    for (const batched of [false, true]) {
-      const how = batched ? 'batched' : 'each';
+    for (const kind of kinds) {
       // As many jobs as the relay phase ran, at the most sqlJobs; the same n for both systems.
-      const n = Math.min(config.sqlJobs, jobsFor.get(`relay:process_${how}_c8`) ?? config.sqlJobs);
+      const n = Math.min(config.sqlJobs, jobsFor.get(kind.sizedBy) ?? config.sqlJobs);
+      const batched = kind.key === 'batched';
       await truncate(ctl);
-      await preload(ctl, QUEUE, n);
+      if (kind.key !== 'enqueue') await preload(ctl, QUEUE, n);
       await waitBackendsGone(admin, dbName, BASELINE_APP);
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
       const t0 = await readTableCounters(ctl);
@@ -329,7 +335,9 @@ async function sqlRun(run: number): Promise<void> {
         const baseline = new Baseline(url);
         try {
           m = await measure(run, undefined, () =>
-            baseline.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
+            kind.key === 'enqueue'
+              ? baseline.enqueueSingle(QUEUE, n, config.producers)
+              : baseline.process(QUEUE, n, { consumers: config.baselineConsumers, claim: config.baselineClaim, batched }),
           );
         } finally {
           await baseline.close();
@@ -339,7 +347,11 @@ async function sqlRun(run: number): Promise<void> {
         const server = await ServerProcess.start({ databaseUrl: url, maxConnections: config.serverConnections });
         try {
           const relay = new Relay(server.url);
-          m = await measure(run, server, () => relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: batched ? config.completionWindowMs : 0 }));
+          m = await measure(run, server, () =>
+            kind.key === 'enqueue'
+              ? relay.enqueueSingle(QUEUE, n, config.producers)
+              : relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: batched ? config.completionWindowMs : 0 }),
+          );
         } finally {
           await server.stop();
         }
@@ -347,14 +359,15 @@ async function sqlRun(run: number): Promise<void> {
       }
       const x1 = await readXacts(admin, dbName);
       const t1 = await readTableCounters(ctl);
-      const label = `run ${run} ${system} SQL count, complete ${how}`;
-      await checkProcessed(label, m.raw as ProcessRun);
+      const label = `run ${run} ${system} SQL count, ${kind.label}`;
+      if (kind.key === 'enqueue') await checkEnqueued(label, n);
+      else await checkProcessed(label, m.raw as ProcessRun);
       const { raw: _raw, ...kept } = m;
       kept.statementsPerJob = (x1 - x0) / n;
       kept.tupUpd = t1.upd - t0.upd;
       kept.tupHotUpd = t1.hotUpd - t0.hotUpd;
-      record(system, `sql_${how}`, kept);
-      log(`  ${system.padEnd(8)} SQL count, complete ${how}, ${n} jobs: ${describe(kept)}`);
+      record(system, `sql_${kind.key}`, kept);
+      log(`  ${system.padEnd(8)} SQL count, ${kind.label}, ${n} jobs: ${describe(kept)}`);
     }
   }
   await truncate(ctl);
@@ -385,6 +398,13 @@ async function postgresInfo() {
   const s = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
   const version = (await admin.query<{ v: string }>('SELECT version() AS v')).rows[0]!.v;
   return { version, settings: s };
+}
+
+/** The indexes and storage options of relay_jobs as the runs found them (HOT updates depend on them). */
+async function schemaInfo(): Promise<{ indexes: string[]; reloptions: string[] }> {
+  const { rows } = await ctl.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE tablename = 'relay_jobs' ORDER BY indexname`);
+  const opts = await ctl.query<{ reloptions: string[] | null }>(`SELECT reloptions FROM pg_class WHERE relname = 'relay_jobs' AND relkind = 'r'`);
+  return { indexes: rows.map((r) => r.indexdef), reloptions: opts.rows[0]?.reloptions ?? [] };
 }
 
 function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sql: Figure[] } {
@@ -443,9 +463,12 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
     cpu.push(figure(`bench process CPU (client side), ${label}`, 's/1000 jobs', 'lower', pick('baseline', b, per1000((m) => m.benchCpu)), pick('relay', r, per1000((m) => m.benchCpu))));
   }
   const hot = (m: Measurement) => (m.tupUpd ? (m.tupHotUpd ?? 0) / m.tupUpd : NaN);
+  const upd = (m: Measurement) => (m.tupUpd === undefined ? NaN : m.tupUpd / m.jobs);
   const sql: Figure[] = [
+    figure(`SQL statements per job, enqueue single (${config.producers} producers)`, 'statements', 'lower', pick('baseline', 'sql_enqueue', (m) => m.statementsPerJob), pick('relay', 'sql_enqueue', (m) => m.statementsPerJob), jobsNote('sql_enqueue', 'sql_enqueue')),
     figure('SQL statements per job, complete each (c8)', 'statements', 'lower', pick('baseline', 'sql_each', (m) => m.statementsPerJob), pick('relay', 'sql_each', (m) => m.statementsPerJob), jobsNote('sql_each', 'sql_each')),
     figure('SQL statements per job, batched complete (c8)', 'statements', 'lower', pick('baseline', 'sql_batched', (m) => m.statementsPerJob), pick('relay', 'sql_batched', (m) => m.statementsPerJob), jobsNote('sql_batched', 'sql_batched')),
+    figure('relay_jobs row updates per job (n_tup_upd), complete each', 'updates', 'lower', pick('baseline', 'sql_each', upd), pick('relay', 'sql_each', upd)),
     figure('relay_jobs n_tup_hot_upd / n_tup_upd, complete each', 'ratio', 'higher', pick('baseline', 'sql_each', hot), pick('relay', 'sql_each', hot)),
     figure('relay_jobs n_tup_hot_upd / n_tup_upd, batched complete', 'ratio', 'higher', pick('baseline', 'sql_batched', hot), pick('relay', 'sql_batched', hot)),
   ];
@@ -481,6 +504,7 @@ async function main(): Promise<void> {
       log(`run ${run}/${config.runs}: counting SQL statements`);
       await sqlRun(run);
     }
+    schema = await schemaInfo();
   } finally {
     await ctl.end();
     if (config.synchronousCommit !== undefined) {
@@ -502,6 +526,7 @@ async function main(): Promise<void> {
     database: dbName,
     machine: { ...info.machine, loadAverageAtEnd: loadAtEnd },
     postgres: info.postgres,
+    relayJobsSchema: schema,
     figures: f,
     measurements: results,
     baselineStatements: statements,
@@ -546,7 +571,11 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     'Statements per job: the delta of `xact_commit + xact_rollback` of the bench database in `pg_stat_database` ' +
       '(every relay statement is its own transaction), read after the system\'s connections closed; for relay-ts it includes ' +
-      'the server\'s start-up, its reaper (every 1 s) and long-poll re-checks: nothing is subtracted.',
+      'the server\'s start-up, its reaper (every 1 s) and long-poll re-checks: nothing is subtracted. ' +
+      'HOT: an update is HOT only when it changes no indexed column (keys or partial-index predicates) and the page has room. relay_jobs as measured:',
+    '',
+    ...schema.indexes.map((i) => `- \`${i}\``),
+    `- storage options: ${schema.reloptions.length ? schema.reloptions.map((o) => `\`${o}\``).join(', ') : 'none'}`,
     '',
     ...(failures.length ? ['## FAILURES', '', ...failures.map((x) => `- ${x}`), ''] : []),
   ].join('\n');
