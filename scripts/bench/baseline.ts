@@ -24,12 +24,15 @@ interface Row {
 export class Baseline {
   readonly pool: pg.Pool;
   private readonly next: StoreStatement;
+  private readonly heartbeat: StoreStatement;
 
   constructor(url: string, connections = 8) {
     this.pool = new pg.Pool({ connectionString: url, max: connections + 2, application_name: APPLICATION_NAME });
     this.pool.on('error', () => undefined); // an idle connection lost: the next query fails loudly anyway
     // $1 queue, $2 how many
     this.next = storeStatement('NEXT', 2);
+    // $1 queue, $2 id, $3 replace state?, $4 state (JSON text), $5 run_id
+    this.heartbeat = storeStatement('HEARTBEAT', 5);
   }
 
   /** The SQL the baseline runs, for the report. */
@@ -39,6 +42,7 @@ export class Baseline {
       enqueueNotify: ENQUEUE_NOTIFY.text,
       enqueueBatch: ENQUEUE_BATCH.text,
       next: this.next.text,
+      heartbeat: this.heartbeat.text,
       complete: COMPLETE.text,
       completeBatch: COMPLETE_BATCH.text,
     };
@@ -100,9 +104,10 @@ export class Baseline {
 
   /**
    * The n jobs preloaded in queue, by `consumers` connections each claiming `claim` jobs per
-   * statement and completing them one DELETE each, or one DELETE per claimed batch.
+   * statement and completing them one DELETE each, or one DELETE per claimed batch. With
+   * `heartbeat`, each job first checkpoints a small state with the server's heartbeat UPDATE.
    */
-  async process(queue: string, n: number, options: { consumers: number; claim: number; batched: boolean }): Promise<ProcessRun> {
+  async process(queue: string, n: number, options: { consumers: number; claim: number; batched: boolean; heartbeat?: boolean }): Promise<ProcessRun> {
     const clients = await this.clients(options.consumers);
     const tally = new JobTally(n);
     try {
@@ -113,6 +118,12 @@ export class Baseline {
             const { rows } = await c.query<Row>({ ...this.next, values: [queue, options.claim] });
             if (rows.length === 0) return; // SKIP LOCKED: the rest is being claimed by the others
             for (const r of rows) tally.processed(r.id);
+            if (options.heartbeat) {
+              for (const r of rows) {
+                const { rowCount } = await c.query({ ...this.heartbeat, values: [queue, r.id, true, JSON.stringify({ step: 1 }), r.run_id] });
+                if (rowCount !== 1) throw new Error(`baseline heartbeat of ${r.id} updated nothing`);
+              }
+            }
             if (options.batched) {
               const { rowCount } = await c.query({ ...COMPLETE_BATCH, values: [queue, rows.map((r) => r.id)] });
               if (rowCount !== rows.length) throw new Error(`baseline batch complete removed ${rowCount} of ${rows.length}`);

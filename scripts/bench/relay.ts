@@ -12,6 +12,8 @@ export const RELAY_APPLICATION_NAME = 'relay-ts';
 
 export interface WorkerRunOptions {
   concurrency: number;
+  /** Each job checkpoints a small state with one `job.heartbeat(state)` before it returns. */
+  heartbeat?: boolean;
   /** The worker's completionBatchWindowMs: 0 completes each job with its own DELETE /v1/complete. */
   completionWindowMs?: number;
 }
@@ -30,6 +32,7 @@ class CountingWorker<P> extends Worker<P> {
     options: ConstructorParameters<typeof Worker<P>>[0],
     n: number,
     private readonly onJob: (job: Job<P>) => void = () => undefined,
+    private readonly heartbeat = false,
   ) {
     super(options);
     this.tally = new JobTally(n);
@@ -49,6 +52,7 @@ class CountingWorker<P> extends Worker<P> {
   override async process(job: Job<P>): Promise<void> {
     this.onJob(job);
     this.tally.processed(job.id);
+    if (this.heartbeat) await job.heartbeat({ step: 1 });
   }
 }
 
@@ -104,6 +108,8 @@ export class Relay {
     const worker = new CountingWorker<{ i: number }>(
       { baseUrl: this.baseUrl, queue, concurrency: options.concurrency, completionBatchWindowMs: options.completionWindowMs ?? 0 },
       n,
+      undefined,
+      options.heartbeat,
     );
     const start = performance.now();
     try {
