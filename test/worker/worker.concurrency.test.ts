@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import { drain, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../helpers/relay.js';
+import { FnWorker, Recorder } from '../helpers/worker-kit.js';
+
+describe('Worker: concurrency', () => {
+  it('never has more than `concurrency` jobs in process, and never leases more than its free slots', async () => {
+    const queue = uniqueQueue('conc');
+    const concurrency = 5;
+    await enqueueBatch(Array.from({ length: 40 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, payload: i })));
+
+    let inProcess = 0;
+    let most = 0;
+    const done = new Map<string, number>();
+    const recorder = new Recorder();
+    const worker = new FnWorker(
+      async (job) => {
+        inProcess++;
+        most = Math.max(most, inProcess);
+        await sleep(20 + Math.random() * 40);
+        inProcess--;
+        done.set(job.id, (done.get(job.id) ?? 0) + 1);
+      },
+      { client: recorder.client(), queue, concurrency, wait: 1 },
+    );
+    // At each poll, the jobs the worker holds plus those it asks for fit in its slots.
+    const overAsked: string[] = [];
+    recorder.onRequest = (call) => {
+      if (call.path !== '/v1/next') return;
+      const asked = Number(call.query.get('num_jobs'));
+      if (asked < 1 || worker.activeJobs + asked > concurrency) overAsked.push(`held ${worker.activeJobs}, asked ${asked}`);
+    };
+
+    await worker.start();
+    await eventually(async () => done.size === 40, 15_000);
+    await worker.stop();
+
+    expect(most, 'jobs in process at once').to.equal(concurrency);
+    expect(overAsked).to.deep.equal([]);
+    expect([...done.values()].every((n) => n === 1)).to.equal(true);
+    expect((await next(queue)).status).to.equal(204);
+  });
+
+  it('with concurrency 1, runs one job at a time, in order', async () => {
+    const queue = uniqueQueue('conc');
+    await enqueueBatch(Array.from({ length: 6 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    const order: string[] = [];
+    let inProcess = 0;
+    let most = 0;
+    const worker = new FnWorker(
+      async (job) => {
+        most = Math.max(most, ++inProcess);
+        order.push(job.id);
+        await sleep(10);
+        inProcess--;
+      },
+      { client: new Recorder().client(), queue, concurrency: 1 },
+    );
+    await worker.start();
+    await eventually(async () => order.length === 6, 10_000);
+    await worker.stop();
+    expect(most).to.equal(1);
+    expect(order).to.deep.equal(['j0', 'j1', 'j2', 'j3', 'j4', 'j5']);
+    expect(await drain(queue)).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { call, complete, drain, enqueueBatch, eventually, heartbeat, sleep, uniqueQueue } from '../helpers/relay.js';
+import { FnWorker, Recorder, gate } from '../helpers/worker-kit.js';
+import { LeaseLostError, type Job } from '../../worker/src/index.js';
+
+const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as unknown[];
+
+describe('Worker: a stale run_id after a lease expiry changes nothing', () => {
+  it('heartbeat, reschedule, fail, complete and a throw from a worker that lost its lease leave the new holder alone', async function () {
+    this.timeout(15_000);
+    const queue = uniqueQueue('fence');
+    // What each handler does once its lease is lost (it stalls first: heartbeats too rare for the 1 s lease).
+    const actions: Record<string, (job: Job<unknown, { holder: string }>) => Promise<unknown>> = {
+      heartbeat: (job) => job.heartbeat({ holder: 'stale' }),
+      reschedule: (job) => job.reschedule({ state: { holder: 'stale' }, timeout: 99 }),
+      fail: (job) => job.fail(new Error('stale failure'), 0),
+      complete: async () => undefined, // process resolves: the runtime completes it
+      throw: async () => {
+        throw new Error('stale throw'); // process throws: the runtime fails it
+      },
+    };
+    const ids = Object.keys(actions);
+    await enqueueBatch(ids.map((id) => ({ id, queue, timeout: 1, max_retries: -1 })));
+
+    const recorder = new Recorder();
+    const stalled = gate();
+    const outcomes: Record<string, unknown> = {};
+    const firstRuns = new Map<string, string>();
+    const worker = new FnWorker<unknown, { holder: string }>(
+      async (job) => {
+        firstRuns.set(job.id, job.runId);
+        await stalled.promise;
+        if (job.id === 'throw' || job.id === 'complete') return actions[job.id]!(job) as Promise<void>;
+        outcomes[job.id] = await actions[job.id]!(job).then(() => 'resolved', (e: unknown) => e);
+      },
+      { client: recorder.client(), queue, concurrency: ids.length, heartbeatInterval: 60_000 },
+    );
+    const lost: string[] = [];
+    worker.on('leaseLost', (job) => lost.push(job.id));
+    let settledByWorker = 0;
+    for (const event of ['completed', 'failed', 'rescheduled'] as const) worker.on(event, () => settledByWorker++);
+    await worker.start();
+
+    // The leases expire and another consumer takes every job, and checkpoints its own state.
+    await eventually(async () => firstRuns.size === ids.length, 3000);
+    const holders = new Map<string, string>();
+    await eventually(async () => {
+      for (const job of await drain(queue)) holders.set(job.id, job.run_id);
+      return holders.size === ids.length;
+    }, 5000);
+    for (const [id, runId] of holders) expect((await heartbeat(queue, id, { state: { holder: 'current' }, run_id: runId })).status).to.equal(202);
+    // The current holder keeps its 1 s leases (heartbeats without a body keep the state).
+    let holding = true;
+    const keepAlive = (async () => {
+      while (holding) {
+        for (const [id, runId] of holders) expect((await heartbeat(queue, id, { run_id: runId })).status, `${id} held`).to.equal(202);
+        await sleep(200);
+      }
+    })();
+
+    stalled.open();
+    await eventually(async () => lost.length === ids.length, 5000);
+    await worker.stop();
+    holding = false;
+    await keepAlive;
+
+    expect(lost.sort()).to.deep.equal([...ids].sort());
+    expect(settledByWorker).to.equal(0);
+    for (const id of ['heartbeat', 'reschedule', 'fail']) expect(outcomes[id], id).to.be.instanceOf(LeaseLostError);
+    // Every call the runtime made for these jobs named the first delivery.
+    for (const seen of recorder.calls.filter((c) => c.path !== '/v1/next')) {
+      const refs = seen.path === '/v1/complete/batch' ? JSON.parse(seen.body) : [seen.path === '/reschedule' ? JSON.parse(seen.body) : Object.fromEntries(seen.query)];
+      for (const ref of refs) expect(ref.run_id, `${seen.method} ${seen.path}`).to.equal(firstRuns.get(ref.job_id ?? ref.id));
+    }
+    expect(recorder.seen('/v1/complete/batch')).to.have.length(1);
+    expect(recorder.seen('/v1/fail')).to.have.length(2);
+    expect(recorder.seen('/reschedule')).to.have.length(1);
+
+    // The current holder still holds every job, with its own state, and finishes it normally.
+    for (const [id, runId] of holders) {
+      expect((await heartbeat(queue, id, { run_id: runId })).status, `${id} still held`).to.equal(202);
+      expect((await call('POST', '/v1/fail', { query: { queue, job_id: id, run_id: runId }, json: { retry_in: 0 } })).status).to.equal(202);
+    }
+    const third = await drain(queue);
+    expect(third.map((j) => [j.id, j.attempt, j.state, j.timeout]).sort()).to.deep.equal(ids.map((id) => [id, 3, { holder: 'current' }, 1]).sort());
+    for (const job of third) expect((await complete(queue, job.id, job.run_id)).status).to.equal(200);
+    expect(await failed(queue)).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,161 @@
+import { expect } from 'chai';
+import { RelayClient } from '@relay-ts/client';
+import { enqueue, enqueueBatch, eventually, relay, sleep, uniqueQueue } from '../helpers/relay.js';
+import { FnWorker, Recorder } from '../helpers/worker-kit.js';
+import { Worker, workerDefaults, type Job, type Logger, type WorkerOptions } from '../../worker/src/index.js';
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('Worker: options, events and logging', () => {
+  it('reads options from overridden properties; constructor options win over them', async () => {
+    const queue = uniqueQueue('props');
+    const recorder = new Recorder();
+    const seen: string[] = [];
+    class Mailer extends Worker<{ to: string }> {
+      protected override client = recorder.client<{ to: string }>();
+      protected override queue = queue;
+      protected override concurrency = 2;
+      protected override wait = 0;
+      protected override completionBatchWindowMs = 0;
+
+      async process(job: Job<{ to: string }>): Promise<void> {
+        seen.push(job.payload.to);
+      }
+    }
+    await enqueueBatch(['a', 'b', 'c', 'd'].map((to) => ({ id: to, queue, timeout: 30, payload: { to } })));
+    const worker = new Mailer({ concurrency: 3 });
+    await worker.start();
+    await eventually(async () => recorder.seen('/v1/complete', 'DELETE').length === 4, 5000);
+    await worker.stop();
+
+    expect(seen.sort()).to.deep.equal(['a', 'b', 'c', 'd']);
+    const [first] = recorder.polls();
+    expect(first!.query.get('num_jobs'), 'concurrency from the constructor').to.equal('3');
+    expect(first!.query.get('wait'), 'wait from the property').to.equal('0');
+    expect(recorder.seen('/v1/complete/batch'), 'no batching: window 0 from the property').to.deep.equal([]);
+    for (const call of recorder.seen('/v1/complete', 'DELETE')) expect(call.query.get('run_id')).to.be.a('string').and.not.empty;
+  });
+
+  it('refuses missing or out-of-range options at start()', async () => {
+    const base: WorkerOptions = { baseUrl: relay().url, queue: 'q' };
+    const cases: Array<[WorkerOptions, RegExp]> = [
+      [{ baseUrl: relay().url }, /queue/],
+      [{ queue: 'q' }, /baseUrl/],
+      [{ ...base, concurrency: 0 }, /concurrency/],
+      [{ ...base, concurrency: 1.5 }, /concurrency/],
+      [{ ...base, wait: 61 }, /wait/],
+      [{ ...base, pollInterval: 0 }, /pollInterval/],
+      [{ ...base, pollInterval: 200, maxPollInterval: 100 }, /maxPollInterval/],
+      [{ ...base, heartbeatInterval: -1 }, /heartbeatInterval/],
+      [{ ...base, completionBatchWindowMs: -1 }, /completionBatchWindowMs/],
+    ];
+    for (const [options, message] of cases) {
+      const worker = new FnWorker(async () => undefined, options);
+      const error = await rejection(worker.start());
+      expect(error, JSON.stringify(options)).to.be.instanceOf(TypeError).with.property('message').that.matches(message);
+      expect(worker.running).to.equal(false);
+    }
+    expect(workerDefaults).to.include({ concurrency: 1, wait: 30, pollInterval: 100, maxPollInterval: 5000, shutdownTimeout: 25_000, completionBatchWindowMs: 5 });
+  });
+
+  it('coalesces completions that come close together into one POST /v1/complete/batch', async () => {
+    const queue = uniqueQueue('batch');
+    await enqueueBatch(Array.from({ length: 10 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    const recorder = new Recorder();
+    const worker = new FnWorker(async () => { await sleep(20); }, { client: recorder.client(), queue, concurrency: 10 });
+    let completed = 0;
+    worker.on('completed', () => completed++);
+    await worker.start();
+    await eventually(async () => completed === 10, 5000);
+    await worker.stop();
+    const batches = recorder.seen('/v1/complete/batch');
+    expect(batches.length).to.be.within(1, 3);
+    const refs = batches.flatMap((b) => JSON.parse(b.body) as Array<{ job_id: string; run_id?: string }>);
+    expect(refs.map((r) => r.job_id).sort()).to.deep.equal(Array.from({ length: 10 }, (_, i) => `j${i}`).sort());
+    expect(refs.every((r) => typeof r.run_id === 'string')).to.equal(true);
+    expect(recorder.seen('/v1/complete', 'DELETE')).to.deep.equal([]);
+  });
+
+  it('emits started, completed, failed and rescheduled; a listener that throws does not break the worker', async () => {
+    const queue = uniqueQueue('events');
+    await enqueue({ id: 'ok', queue, timeout: 30 });
+    await enqueue({ id: 'bad', queue, timeout: 30, max_retries: 0 });
+    await enqueue({ id: 'later', queue, timeout: 30 });
+    const events: string[] = [];
+    const worker = new FnWorker(
+      async (job) => {
+        if (job.id === 'bad') throw new Error('nope');
+        if (job.id === 'later' && job.attempt === 1 && !job.state) await job.reschedule({ state: { again: true } });
+      },
+      { client: new Recorder().client(), queue, concurrency: 1 },
+    );
+    worker.on('started', (job) => events.push(`started ${job.id}`));
+    worker.on('started', () => {
+      throw new Error('a listener bug');
+    });
+    worker.on('completed', (job, ms) => events.push(`completed ${job.id} ${typeof ms}`));
+    worker.on('failed', (job, error, result) => events.push(`failed ${job.id} ${(error as Error).message} ${result?.outcome}`));
+    worker.on('rescheduled', (job) => events.push(`rescheduled ${job.id}`));
+    await worker.start();
+    await eventually(async () => events.filter((e) => !e.startsWith('started')).length === 4, 5000);
+    await worker.stop();
+    expect(events).to.deep.equal([
+      'started ok',
+      'completed ok number',
+      'started bad',
+      'failed bad nope failed',
+      'started later',
+      'rescheduled later',
+      'started later',
+      'completed later number',
+    ]);
+  });
+
+  it('logs through the injected logger, and writes nothing to the console by default', async () => {
+    const queue = uniqueQueue('log');
+    await enqueue({ id: 'bad', queue, timeout: 30 });
+    const lines: string[] = [];
+    const logger: Logger = {
+      debug: (message) => lines.push(`debug ${message}`),
+      info: (message) => lines.push(`info ${message}`),
+      warn: (message) => lines.push(`warn ${message}`),
+      error: (message) => lines.push(`error ${message}`),
+    };
+    const logged = new FnWorker(
+      async () => {
+        throw new Error('x');
+      },
+      { client: new Recorder().client(), queue, logger },
+    );
+    await logged.start();
+    await eventually(async () => lines.includes('info job failed'), 3000);
+    await logged.stop();
+    expect(lines).to.include.members(['info worker started', 'debug job started', 'info job failed', 'info worker stopping', 'info worker stopped']);
+
+    // Without a logger, a worker that meets every kind of trouble prints nothing.
+    const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+    const saved = methods.map((m) => console[m]);
+    const printed: unknown[] = [];
+    for (const m of methods) console[m] = (...args: unknown[]) => void printed.push(args);
+    try {
+      const quiet = new FnWorker(async () => undefined, {
+        client: new RelayClient({ baseUrl: 'http://127.0.0.1:9', retry: false }),
+        queue: 'q',
+        pollInterval: 10,
+      });
+      await quiet.start();
+      await sleep(100);
+      await quiet.stop();
+    } finally {
+      methods.forEach((m, i) => (console[m] = saved[i]!));
+    }
+    expect(printed).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,104 @@
+import { expect } from 'chai';
+import { drain, enqueue, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../helpers/relay.js';
+import { FnWorker, Recorder, gate, timed } from '../helpers/worker-kit.js';
+import { WorkerStoppedError } from '../../worker/src/index.js';
+
+describe('Worker: stop()', () => {
+  it('lets the running jobs finish and takes no new ones', async () => {
+    const queue = uniqueQueue('stop');
+    await enqueueBatch(Array.from({ length: 5 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    const started: string[] = [];
+    const finished: string[] = [];
+    const completed: string[] = [];
+    const worker = new FnWorker(
+      async (job) => {
+        started.push(job.id);
+        await sleep(600);
+        finished.push(job.id);
+      },
+      { client: new Recorder().client(), queue, concurrency: 2 },
+    );
+    worker.on('completed', (job) => completed.push(job.id));
+    await worker.start();
+    await eventually(async () => started.length === 2, 3000);
+
+    const took = await timed(worker.stop());
+    expect(took).to.be.within(300, 2000);
+    expect(started).to.deep.equal(['j0', 'j1']);
+    expect(finished).to.deep.equal(['j0', 'j1']);
+    expect(completed.sort()).to.deep.equal(['j0', 'j1']);
+    expect(worker.running).to.equal(false);
+    // The others are untouched: still waiting, on their first delivery.
+    await sleep(200);
+    const left = await drain(queue);
+    expect(left.map((j) => [j.id, j.attempt])).to.deep.equal([['j2', 1], ['j3', 1], ['j4', 1]]);
+  });
+
+  it('ends an idle long poll at once', async () => {
+    const queue = uniqueQueue('stop');
+    const recorder = new Recorder();
+    const worker = new FnWorker(async () => undefined, { client: recorder.client(), queue, wait: 30 });
+    await worker.start();
+    await sleep(200);
+    expect(await timed(worker.stop())).to.be.below(500);
+    expect(recorder.polls()).to.have.length(1);
+    // A job enqueued now stays for others: the aborted poll took nothing. (The pause lets the
+    // server see the disconnect first: a job it hands to a poll whose client has just gone
+    // is lost until its lease expires.)
+    await sleep(300);
+    await enqueue({ id: 'later', queue, timeout: 30 });
+    await sleep(100);
+    expect((await drain(queue)).map((j) => j.id)).to.deep.equal(['later']);
+  });
+
+  it('after shutdownTimeout, aborts the signals of jobs still running and returns; they stay leased', async function () {
+    this.timeout(10_000);
+    const queue = uniqueQueue('stop');
+    await enqueue({ id: 'stuck', queue, timeout: 2, max_retries: 1 });
+    const recorder = new Recorder();
+    const handlerDone = gate();
+    let reason: unknown;
+    const worker = new FnWorker(
+      async (job) => {
+        job.signal.addEventListener('abort', () => (reason = job.signal.reason));
+        await sleep(1500); // ignores the signal, then returns as if it had finished
+        handlerDone.open();
+      },
+      { client: recorder.client(), queue, shutdownTimeout: 300 },
+    );
+    const started = gate();
+    worker.on('started', () => started.open());
+    await worker.start();
+    await started.promise;
+
+    expect(await timed(worker.stop())).to.be.within(250, 1000);
+    expect(reason).to.be.instanceOf(WorkerStoppedError);
+    expect((await next(queue)).status, 'still leased').to.equal(204);
+    await handlerDone.promise;
+    await sleep(100);
+    expect(recorder.seen('/v1/complete/batch')).to.deep.equal([]);
+    expect(recorder.seen('/v1/complete')).to.deep.equal([]);
+    expect(recorder.seen('/v1/fail')).to.deep.equal([]);
+    // No more heartbeats: the lease runs out and the job comes back.
+    const again = await eventually(async () => (await drain(queue))[0], 4000);
+    expect(again).to.include({ id: 'stuck', attempt: 2 });
+  });
+
+  it('stop() twice returns the same promise; start() again afterwards polls again', async () => {
+    const queue = uniqueQueue('stop');
+    const done: string[] = [];
+    const worker = new FnWorker(async (job) => void done.push(job.id), { client: new Recorder().client(), queue, wait: 5 });
+    await worker.start();
+    const again = await worker.start().then(() => undefined, (e: unknown) => e);
+    expect(again).to.be.instanceOf(Error).with.property('message').that.matches(/already running/);
+    const first = worker.stop();
+    expect(worker.stop()).to.equal(first);
+    await first;
+    await sleep(300); // the server sees the aborted poll's disconnect (see above)
+    await worker.start();
+    await enqueue({ id: 'x', queue, timeout: 30 });
+    await eventually(async () => done.length === 1, 3000);
+    await worker.stop();
+    expect(done).to.deep.equal(['x']);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Completing jobs: one `DELETE /v1/complete` per job, or, with a window, the completions of
+ * jobs that finish within a few milliseconds of each other coalesced into one
+ * `POST /v1/complete/batch`. Every completion names its delivery (`run_id`).
+ */
+import { JobNotFoundError, MAX_COMPLETE_BATCH, type JobRef, type RelayClient } from '@relay-ts/client';
+import { timerMs } from './backoff.js';
+
+/** `completed`: the server removed the job. `not_found`: this delivery no longer held it. */
+export type CompletionOutcome = 'completed' | 'not_found';
+
+interface Pending {
+  ref: JobRef;
+  resolve(outcome: CompletionOutcome): void;
+  reject(error: unknown): void;
+}
+
+const key = (queue: string, id: string) => JSON.stringify([queue, id]);
+
+export class Completer {
+  #pending: Pending[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param windowMs how long the first completion waits for others to join it; 0 sends each alone.
+   * @param nothingElseComing true when no other completion can join soon (every job the worker
+   *   holds is waiting for its completion), so waiting longer would only add latency.
+   */
+  constructor(
+    private readonly client: RelayClient<any, any>,
+    private readonly windowMs: number,
+    private readonly nothingElseComing: (pending: number) => boolean = () => false,
+  ) {}
+
+  /** Completes one delivery of a job. Rejects with the client's error when the call fails. */
+  async complete(queue: string, jobId: string, runId: string): Promise<CompletionOutcome> {
+    if (this.windowMs <= 0) return this.#completeOne(queue, jobId, runId);
+    const done = new Promise<CompletionOutcome>((resolve, reject) => {
+      this.#pending.push({ ref: { queue, job_id: jobId, run_id: runId }, resolve, reject });
+    });
+    if (this.#pending.length >= MAX_COMPLETE_BATCH || this.nothingElseComing(this.#pending.length)) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), timerMs(this.windowMs));
+    return done;
+  }
+
+  /** Sends what is waiting now. */
+  flush(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length > 0) void this.#send(batch);
+  }
+
+  async #completeOne(queue: string, jobId: string, runId: string): Promise<CompletionOutcome> {
+    try {
+      await this.client.complete(queue, jobId, { runId });
+      return 'completed';
+    } catch (error) {
+      // A 404 after an attempt that may have gone through: most likely that attempt did it.
+      if (error instanceof JobNotFoundError) return error.afterUncertainAttempt ? 'completed' : 'not_found';
+      throw error;
+    }
+  }
+
+  async #send(batch: Pending[]): Promise<void> {
+    try {
+      const result = await this.client.completeBatch(batch.map((p) => p.ref));
+      const completed = new Set(result.completed.map((r) => key(r.queue, r.job_id)));
+      for (const p of batch) p.resolve(completed.has(key(p.ref.queue, p.ref.job_id)) ? 'completed' : 'not_found');
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The errors the runtime raises itself. Errors of the server calls are the client's
+ * (`RelayError` and its subclasses, from @relay-ts/client).
+ */
+
+/**
+ * This delivery no longer holds the job: the server answered 404 to a heartbeat, reschedule,
+ * fail or complete sent with the job's `run_id` (its lease expired and the job went back to
+ * the queue, was delivered again, or is gone). The job's `signal` aborts with this reason.
+ */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly runId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`lost the lease of job ${JSON.stringify(jobId)} in queue ${JSON.stringify(queue)} (run ${runId})`, options);
+  }
+}
+
+/**
+ * `stop()` gave up waiting for the job (its `shutdownTimeout` passed, or a second signal
+ * came). The job's `signal` aborts with this reason; the job stays leased and comes back when
+ * its lease expires.
+ */
+export class WorkerStoppedError extends Error {
+  override readonly name = 'WorkerStoppedError';
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+  ) {
+    super(`the worker stopped before job ${JSON.stringify(jobId)} in queue ${JSON.stringify(queue)} finished; it stays leased`);
+  }
+}
+
+/**
+ * `heartbeat`, `reschedule` or `fail` on a job that was already rescheduled, failed or
+ * completed, or whose `process` has already returned.
+ */
+export class JobSettledError extends Error {
+  override readonly name = 'JobSettledError';
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly settled: 'rescheduled' | 'failed' | 'completed' | 'returned',
+  ) {
+    const what = settled === 'returned' ? 'finished (process returned)' : settled;
+    super(`job ${JSON.stringify(jobId)} in queue ${JSON.stringify(queue)} was already ${what}`);
+  }
+}

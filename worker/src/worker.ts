@@ -1,0 +1,319 @@
+/**
+ * The worker runtime: a poll loop that leases at most as many jobs as it has free slots,
+ * runs each in `process` under p-limit, keeps it alive with heartbeats, and completes it when
+ * `process` resolves or fails it when `process` throws. `stop()` ends polling at once and
+ * waits for the jobs in hand.
+ */
+import { EventEmitter } from 'node:events';
+import { RetryableError, type FailResult, type Job as LeasedJob } from '@relay-ts/client';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { backoffDelay, pause } from './backoff.js';
+import { Completer } from './completions.js';
+import type { LeaseLostError } from './errors.js';
+import { RunningJob, type Job, type JobContext } from './job.js';
+import { log, type Logger } from './logger.js';
+import { optionNames, resolveSettings, workerDefaults, type Settings, type StartOptions, type WorkerOptions } from './options.js';
+
+/** The events a worker emits, with their arguments. A listener that throws is logged and ignored. */
+export interface WorkerEvents<P = unknown, S = unknown> {
+  /** `process` is about to be called for the job. */
+  started: [job: Job<P, S>];
+  /** The server removed the job after `process` resolved; `durationMs` from receiving it to completion. */
+  completed: [job: Job<P, S>, durationMs: number];
+  /**
+   * The job was failed on the server, because `process` threw `error` or called `job.fail(error)`.
+   * `result` says whether it is retrying (and from when) or moved to the failed jobs; it is
+   * undefined when the answer was lost and a retry found the failure already recorded.
+   */
+  failed: [job: Job<P, S>, error: unknown, result: FailResult | undefined];
+  /** `job.reschedule()` released the job. */
+  rescheduled: [job: Job<P, S>];
+  /** The server said this delivery no longer holds the job; its signal aborted, nothing more is sent for it. */
+  leaseLost: [job: Job<P, S>, error: LeaseLostError];
+  /**
+   * A heartbeat, completion or failure of the job could not be sent (after the client's
+   * retries). The job is unchanged on the server: interval heartbeats go on, and a job that
+   * could not be completed or failed comes back when its lease expires.
+   */
+  requestError: [job: Job<P, S>, error: unknown, operation: 'heartbeat' | 'complete' | 'fail'];
+  /** A poll failed; the next one is in `retryInMs`. */
+  pollError: [error: unknown, retryInMs: number];
+  /** `stop()` finished. */
+  stopped: [];
+}
+
+type EventArgs<P, S, K extends keyof WorkerEvents<P, S>> = WorkerEvents<P, S>[K];
+
+/**
+ * Subclass it and implement `process`. Options come from the constructor or from overridden
+ * properties (see WorkerOptions); both are read at `start()`.
+ */
+export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<P, S>> {
+  // Options as overridable properties; a constructor option wins over these.
+  protected baseUrl?: string;
+  protected client?: WorkerOptions<P, S>['client'];
+  protected queue?: string;
+  protected concurrency?: number;
+  protected wait?: number;
+  protected pollInterval?: number;
+  protected maxPollInterval?: number;
+  protected heartbeatInterval?: number;
+  protected shutdownTimeout?: number;
+  protected completionBatchWindowMs?: number;
+  protected logger?: Logger;
+
+  /**
+   * Does the work of one job. Resolving completes the job (unless it was rescheduled or
+   * failed); throwing fails it with the error's message.
+   */
+  abstract process(job: Job<P, S>): Promise<void>;
+
+  readonly #given: WorkerOptions<P, S>;
+  #settings: Settings<P, S> | undefined;
+  #phase: 'idle' | 'running' | 'stopping' = 'idle';
+  #limit: LimitFunction | undefined;
+  #completer: Completer | undefined;
+  /** Aborted by stop(): ends the poll under way and any backoff pause. */
+  #polling = new AbortController();
+  /** Aborted by a second signal: stop() stops waiting for jobs. */
+  #forced = new AbortController();
+  #loop: Promise<void> = Promise.resolve();
+  #stopped: Promise<void> | undefined;
+  /** The jobs in hand (leased and not yet settled), each with the task that runs it. */
+  readonly #jobs = new Map<RunningJob<P, S>, Promise<void>>();
+  #slotFreed: (() => void) | undefined;
+  #removeSignalHandlers: (() => void) | undefined;
+
+  constructor(options: WorkerOptions<P, S> = {}) {
+    super();
+    this.#given = { ...options };
+  }
+
+  /** True from start() until stop() has finished. */
+  get running(): boolean {
+    return this.#phase !== 'idle';
+  }
+
+  /** How many jobs the worker holds now (in `process`, or being completed or failed). */
+  get activeJobs(): number {
+    return this.#jobs.size;
+  }
+
+  /** Starts polling; resolves once the first poll is under way. */
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.#phase !== 'idle') throw new Error(`the worker is already ${this.#phase}`);
+    const properties = Object.fromEntries(optionNames.map((name) => [name, this[name]])) as WorkerOptions<P, S>;
+    const settings = resolveSettings(this.#given, properties);
+    this.#settings = settings;
+    this.#limit = pLimit(settings.concurrency);
+    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, (pending) => pending >= this.#jobs.size);
+    this.#polling = new AbortController();
+    this.#forced = new AbortController();
+    this.#stopped = undefined;
+    this.#phase = 'running';
+    if (options.handleSignals) this.#handleSignals();
+    let polling!: () => void;
+    const firstPoll = new Promise<void>((resolve) => (polling = resolve));
+    this.#loop = this.#poll(settings, polling).catch((error: unknown) => {
+      log(settings.logger, 'error', 'the poll loop ended unexpectedly', { queue: settings.queue, error });
+    });
+    log(settings.logger, 'info', 'worker started', { queue: settings.queue, concurrency: settings.concurrency, wait: settings.wait });
+    await firstPoll;
+  }
+
+  /**
+   * Stops polling at once (a long poll under way is aborted), waits up to `shutdownTimeout`
+   * for the jobs in hand to finish, then aborts the signals of those still running and
+   * returns; they stay leased and come back when their lease expires. Calling it again
+   * returns the same promise.
+   */
+  stop(): Promise<void> {
+    if (this.#phase === 'idle') return this.#stopped ?? Promise.resolve();
+    if (this.#phase === 'running') {
+      this.#phase = 'stopping';
+      this.#stopped = this.#shutdown();
+    }
+    return this.#stopped!;
+  }
+
+  async #shutdown(): Promise<void> {
+    const settings = this.#settings!;
+    log(settings.logger, 'info', 'worker stopping', { queue: settings.queue, activeJobs: this.#jobs.size });
+    this.#polling.abort();
+    this.#slotFreed?.();
+    await this.#loop;
+    this.#completer?.flush();
+    const finished = Promise.allSettled([...this.#jobs.values()]).then(() => true);
+    // Ends the timer once the jobs finished, so that it does not keep the process alive.
+    const timer = new AbortController();
+    const onForced = () => timer.abort();
+    this.#forced.signal.addEventListener('abort', onForced, { once: true });
+    const gaveUp = pause(settings.shutdownTimeout, timer.signal).then(() => false);
+    const allFinished = await Promise.race([finished, gaveUp]);
+    timer.abort();
+    this.#forced.signal.removeEventListener('abort', onForced);
+    if (!allFinished) {
+      const left = [...this.#jobs.keys()];
+      for (const job of left) job.abandon();
+      log(settings.logger, 'warn', 'stopped without waiting for jobs still running; they stay leased until their lease expires', {
+        queue: settings.queue,
+        jobs: left.map((j) => j.id),
+      });
+    }
+    this.#removeSignalHandlers?.();
+    this.#removeSignalHandlers = undefined;
+    this.#phase = 'idle';
+    log(settings.logger, 'info', 'worker stopped', { queue: settings.queue });
+    this.#emit('stopped');
+  }
+
+  #handleSignals(): void {
+    const onSignal = (signal: NodeJS.Signals) => {
+      const logger = this.#settings!.logger;
+      if (this.#phase === 'running') {
+        log(logger, 'info', `${signal}: stopping`, { queue: this.#settings!.queue });
+        void this.stop();
+      } else if (this.#phase === 'stopping') {
+        log(logger, 'warn', `${signal} again: stopping without waiting for jobs`, { queue: this.#settings!.queue });
+        this.#forced.abort();
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    this.#removeSignalHandlers = () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+  }
+
+  async #poll(settings: Settings<P, S>, polling: () => void): Promise<void> {
+    const { client, queue, concurrency, wait, pollInterval, maxPollInterval, logger } = settings;
+    const stop = this.#polling.signal;
+    let empty = 0;
+    let errors = 0;
+    try {
+      while (!stop.aborted) {
+        const free = concurrency - this.#jobs.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+          this.#slotFreed = undefined;
+          continue;
+        }
+        const sentAt = Date.now();
+        let jobs: LeasedJob<P, S>[];
+        try {
+          const request = client.next(queue, { numJobs: free, wait, signal: stop });
+          polling();
+          jobs = await request;
+        } catch (error) {
+          if (stop.aborted) break;
+          errors++;
+          const retryAfter = error instanceof RetryableError ? (error.retryAfterMs ?? 0) : 0;
+          const delay = Math.max(backoffDelay(errors, pollInterval, maxPollInterval), retryAfter);
+          log(logger, 'warn', 'poll failed', { queue, error, retryInMs: delay });
+          this.#emit('pollError', error, delay);
+          await pause(delay, stop);
+          continue;
+        }
+        errors = 0;
+        if (jobs.length > 0) {
+          empty = 0;
+          // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
+          for (const leased of jobs) this.#dispatch(leased, settings);
+          continue;
+        }
+        // A long poll that the server held for its whole wait is the idle rhythm: poll again.
+        // An empty answer that came early (wait 0, or a server or proxy that does not hold
+        // requests) backs off, so that nothing spins.
+        if (wait > 0 && Date.now() - sentAt >= wait * 900) {
+          empty = 0;
+          continue;
+        }
+        empty++;
+        await pause(backoffDelay(empty, pollInterval, maxPollInterval), stop);
+      }
+    } finally {
+      polling();
+    }
+  }
+
+  #dispatch(leased: LeasedJob<P, S>, settings: Settings<P, S>): void {
+    const context: JobContext<P, S> = {
+      client: settings.client,
+      heartbeatIntervalMs: settings.heartbeatInterval ?? Math.max(workerDefaults.minHeartbeatInterval, (leased.timeout * 1000) / 3),
+      onLeaseLost: (job, error) => {
+        log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.runId });
+        this.#emit('leaseLost', job, error);
+      },
+      onHeartbeatError: (job, error) => {
+        log(settings.logger, 'warn', 'heartbeat failed', { queue: job.queue, jobId: job.id, error });
+        this.#emit('requestError', job, error, 'heartbeat');
+      },
+      onRescheduled: (job) => {
+        log(settings.logger, 'debug', 'job rescheduled', { queue: job.queue, jobId: job.id });
+        this.#emit('rescheduled', job);
+      },
+      onFailed: (job, error, result) => {
+        log(settings.logger, 'info', 'job failed', { queue: job.queue, jobId: job.id, attempt: job.attempt, error, outcome: result?.outcome });
+        this.#emit('failed', job, error, result);
+      },
+    };
+    const job = new RunningJob(leased, context);
+    const task = this.#limit!(() => this.#run(job, settings))
+      .catch((error: unknown) => log(settings.logger, 'error', 'unexpected error running a job', { queue: job.queue, jobId: job.id, error }))
+      .finally(() => {
+        this.#jobs.delete(job);
+        this.#slotFreed?.();
+      });
+    this.#jobs.set(job, task);
+  }
+
+  async #run(job: RunningJob<P, S>, settings: Settings<P, S>): Promise<void> {
+    const { logger } = settings;
+    log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
+    this.#emit('started', job);
+    let threw = false;
+    let thrown: unknown;
+    try {
+      await this.process(job);
+    } catch (error) {
+      threw = true;
+      thrown = error;
+    }
+    await job.returned();
+    // Rescheduled or failed by the handler, lease lost, or given up by stop(): nothing to send.
+    if (job.status !== 'returned') return;
+    if (threw) {
+      try {
+        await job.failAfterThrow(thrown);
+      } catch (error) {
+        if (job.status === 'returned') {
+          log(logger, 'warn', 'could not fail the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+          this.#emit('requestError', job, error, 'fail');
+        }
+      }
+      return;
+    }
+    try {
+      const outcome = await this.#completer!.complete(job.queue, job.id, job.runId);
+      if (outcome === 'not_found') {
+        job.lose(new Error('the completion found no job held by this delivery'));
+        return;
+      }
+      job.markCompleted();
+      log(logger, 'debug', 'job completed', { queue: job.queue, jobId: job.id });
+      this.#emit('completed', job, Date.now() - job.receivedAt);
+    } catch (error) {
+      log(logger, 'warn', 'could not complete the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+      this.#emit('requestError', job, error, 'complete');
+    }
+  }
+
+  #emit<K extends keyof WorkerEvents<P, S>>(event: K, ...args: EventArgs<P, S, K>): void {
+    try {
+      (this.emit as (event: K, ...args: EventArgs<P, S, K>) => boolean)(event, ...args);
+    } catch (error) {
+      log(this.#settings?.logger ?? {}, 'error', `a listener of ${String(event)} threw`, { error });
+    }
+  }
+}
