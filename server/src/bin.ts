@@ -20,24 +20,37 @@ async function main(): Promise<void> {
   }
   const { config } = parsed;
   const logger = createLogger(config.logLevel);
-  const server = await startServer(config, logger);
+  const starting = startServer(config, logger);
+
+  // Installed before start-up finishes: a signal while the database opens or migrates must
+  // still end in a clean close, not in Node's default exit-by-signal.
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      // A second signal is the operator insisting: stop waiting for requests in flight.
+      logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    starting
+      .then((server) => server.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  const server = await starting;
   logger.info(
     { url: server.url, database: server.databaseKind, reapInterval: config.reapInterval },
     `relay-server listening on ${server.url} (database: ${server.databaseKind}, reap interval: ${config.reapInterval}s)`,
   );
-
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
 main().catch((err) => {

@@ -26,7 +26,7 @@ export const defaults: Config = {
   maxConnections: 10,
   dataDir: './.relay-data',
   maxBody: 16 * 1024 * 1024,
-  statementTimeoutMs: 10_000,
+  statementTimeoutMs: 5_000,
   connectionTimeoutMs: 5_000,
   logLevel: 'info',
   validateResponses: false,

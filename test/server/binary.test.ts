@@ -1,8 +1,10 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { watch } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { defaults } from '../../server/src/index.js';
-import { embeddedDataDir, killAll, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
+import { BIN, embeddedDataDir, killAll, relayEnv, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
 import { call, eventually, sleep, uniqueQueue } from '../helpers/relay.js';
 
 /*
@@ -175,6 +177,44 @@ describe('relay-server binary', function () {
         }
       });
     }
+
+    it('SIGTERM during start-up (the database opening) still ends in a clean exit 0', async () => {
+      // A supervisor may stop the server while it starts (PGlite takes seconds to open, a
+      // migration longer). The signal must not kill it mid-write: the handlers have to be in
+      // place before the database is touched, not only after the start-up line (a signal in
+      // between also kills it outright). The first file the embedded database touches in its
+      // directory shows that start-up has reached the database.
+      const touched = new Promise<void>((resolve) => {
+        const watcher = watch(dataDir, { recursive: true }, () => {
+          watcher.close();
+          resolve();
+        });
+      });
+      const child = spawn(process.execPath, [BIN], {
+        env: relayEnv({ RELAY_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      let exit;
+      try {
+        await touched;
+        child.kill('SIGTERM');
+        exit = await exited;
+      } finally {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+      }
+      expect(exit, output).to.deep.equal({ code: 0, signal: null });
+      // And the data directory is fine for the next start.
+      const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+    });
   });
 });
 

@@ -31,7 +31,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     connectionString,
     statement_timeout: options.statementTimeoutMs,
     // A server that vanished without closing the socket must not hang a request forever.
-    query_timeout: options.statementTimeoutMs + 5_000,
+    query_timeout: options.statementTimeoutMs + 1_000,
     connectionTimeoutMillis: options.connectionTimeoutMs,
     keepAlive: true,
     application_name: 'relay-ts',
