@@ -393,6 +393,17 @@ function machine() {
   };
 }
 
+/** The commit measured, and whether server/, client/ or worker/ had uncommitted changes then. */
+function source(): { commit: string; uncommitted: string[] } {
+  const git = (...a: string[]) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' });
+  try {
+    const changed = git('status', '--porcelain', '--', 'server', 'client', 'worker', 'openapi.yaml').split('\n').filter(Boolean);
+    return { commit: git('rev-parse', '--short', 'HEAD').trim(), uncommitted: changed.map((l) => l.slice(3)) };
+  } catch {
+    return { commit: 'unknown', uncommitted: [] };
+  }
+}
+
 async function postgresInfo() {
   const { rows } = await admin.query<{ name: string; setting: string }>(
     `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'shared_preload_libraries')`,
@@ -497,7 +508,7 @@ async function main(): Promise<void> {
   }
   ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
   await ctl.connect();
-  const info = { machine: machine(), postgres: await postgresInfo() };
+  const info = { machine: machine(), postgres: await postgresInfo(), source: source() };
   log(
     `relay-ts bench${quick ? ' (quick)' : ''}: ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ${info.postgres.version.split(' on ')[0]}, Node ${info.machine.node}, ` +
       `load average ${info.machine.loadAverageAtStart}; database ${dbName}; ${config.runs} run(s) of up to ${config.jobs} jobs per phase` +
@@ -531,6 +542,7 @@ async function main(): Promise<void> {
     database: dbName,
     machine: { ...info.machine, loadAverageAtEnd: loadAtEnd },
     postgres: info.postgres,
+    source: info.source,
     relayJobsSchema: schema,
     figures: f,
     measurements: results,
@@ -549,7 +561,7 @@ async function main(): Promise<void> {
   }
 }
 
-function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited<ReturnType<typeof postgresInfo>> }, loadAtEnd: string, seconds: number, f: ReturnType<typeof figures>): string {
+function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited<ReturnType<typeof postgresInfo>>; source: ReturnType<typeof source> }, loadAtEnd: string, seconds: number, f: ReturnType<typeof figures>): string {
   const m = info.machine;
   const runs = config.runs === 1 ? '1 run' : `median of ${config.runs} interleaved runs (min – max)`;
   return [
@@ -557,7 +569,8 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     `${new Date().toISOString()} · ${m.nproc} CPUs, ${m.cpuModel}, ${m.memoryGiB} GiB · ${info.postgres.version.split(' on ')[0]} ` +
       `(shared_buffers ${info.postgres.settings.shared_buffers} × 8 kB, synchronous_commit ${config.synchronousCommit ?? info.postgres.settings.synchronous_commit}) · Node ${m.node} · ` +
-      `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · ${seconds.toFixed(0)} s`,
+      `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · ${seconds.toFixed(0)} s · ` +
+      `commit ${info.source.commit}${info.source.uncommitted.length ? ` with uncommitted changes in ${info.source.uncommitted.join(', ')}` : ''}`,
     '',
     `${fixedJobs ? `${config.jobs} jobs per phase` : `Up to ${config.jobs} jobs per phase (fewer when the warm-up showed it would take over ${config.phaseSeconds} s; counts in the table)`}, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
       `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms.`,
@@ -587,8 +600,8 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
 }
 
 main().then(
-  // Exit now: Worker.stop() leaves its shutdownTimeout timer (25 s) pending, which would keep
-  // the process alive that long after the last phase.
+  // Exit now: a timer left behind by a library (e.g. a worker's shutdown timeout) must not
+  // keep the bench alive after its last phase.
   () => process.exit(),
   (err) => {
     log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

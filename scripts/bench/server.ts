@@ -3,12 +3,33 @@
  * its CPU time is read from /proc/<pid>/stat, apart from the bench process's own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './db.js';
 
 const SIGNAL_GRACE_MS = 500;
-const BIN = fileURLToPath(new URL('../../server/dist/bin.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+let bin: string | undefined;
+
+/**
+ * Copies the built server (dist, migrations, package.json, openapi.yaml) to a directory of
+ * its own, once, and runs every server of the bench from there: a `tsc -b` elsewhere in the
+ * repository during the run (a test suite) must not change the server between phases.
+ */
+function snapshotBin(): string {
+  if (bin) return bin;
+  const dir = mkdtempSync(join(tmpdir(), 'relay-bench-server-'));
+  mkdirSync(join(dir, 'server'));
+  for (const part of ['dist', 'migrations', 'package.json']) cpSync(join(ROOT, 'server', part), join(dir, 'server', part), { recursive: true });
+  cpSync(join(ROOT, 'openapi.yaml'), join(dir, 'openapi.yaml'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  bin = join(dir, 'server', 'dist', 'bin.js');
+  return bin;
+}
 
 export interface ServerOptions {
   databaseUrl: string;
@@ -43,7 +64,7 @@ export class ServerProcess {
   }
 
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), snapshotBin()], {
       env: {
         ...process.env,
         DATABASE_URL: options.databaseUrl,
