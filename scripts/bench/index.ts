@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --quick] [-- --runs N] [-- --profile]
+ * npm run bench [-- --quick | --profile] [--runs N] [--jobs N] [--phase-seconds S]
+ *               [--latency-seconds S] [--synchronous-commit on|off]
  *
  * relay-ts against a raw-SQL baseline of the same job lifecycle on the same PostgreSQL
  * database, in one run: enqueue (single, batch), processing throughput (per-job and batched
@@ -12,9 +13,16 @@
  * Output: bench-results/bench-<timestamp>.json and bench-results/latest.md.
  *
  * --quick: small numbers and one run, to check that the bench works (CI). Exits non-zero
- * when a phase fails or a job is lost or processed twice.
+ * when a phase fails or a job is lost or processed twice (in any mode).
  * --profile: instead of the bench, runs the relay server under --cpu-prof through one
- * per-job-completion processing phase and prints where its CPU time goes.
+ * per-job-completion processing phase (5 000 jobs, or --jobs) and prints where its CPU time
+ * goes (bench-results/profile-latest.md).
+ * --jobs N: exactly N jobs per throughput phase (default: up to 20 000, fewer when the
+ * warm-up shows a phase would take over --phase-seconds, 5).
+ * --synchronous-commit: ALTER DATABASE ... SET synchronous_commit for the run (reset after),
+ * e.g. off to see what is left when commits do not wait for the WAL flush.
+ * Environment: BENCH_SERVER_CONNECTIONS (the server's pool, default 10),
+ * BENCH_COMPLETION_WINDOW_MS (the worker's batched completion window, default 5).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -102,7 +110,7 @@ interface Measurement {
   throughput: number;
   /** CPU seconds of the relay server process during the phase (relay phases only). */
   serverCpu?: number;
-  /** CPU seconds of the PostgreSQL backends of the bench database (and its background writers). */
+  /** CPU seconds of the PostgreSQL backends connected to the bench database (WAL writer etc. not included). */
   dbCpu: number;
   /** CPU seconds of this process (producers, consumers, worker runtime, client). */
   benchCpu: number;
@@ -494,7 +502,7 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
 async function main(): Promise<void> {
   if (args.includes('--profile')) {
     await ensureDatabase(url);
-    await runProfile(url, { jobs: config.jobs, serverConnections: config.serverConnections, queue: QUEUE });
+    await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, serverConnections: config.serverConnections, queue: QUEUE });
     return;
   }
   const started = new Date();
