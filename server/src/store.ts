@@ -1,5 +1,6 @@
 import type { Database, Statement } from './db/index.js';
-import { JobExistsError, JobNotFoundError, ServiceUnavailableError, toRelayError } from './errors.js';
+import { Coalescer } from './coalescer.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, UnprocessableError, toRelayError } from './errors.js';
 import type {
   CompleteBatchResult,
   FailOutcome,
@@ -21,30 +22,25 @@ import type {
  * clients as a string) is new at every delivery and fences calls from a stale lease.
  */
 
-const ENQUEUE: Statement = {
-  name: 'relay_enqueue',
-  // Params: $1 queue, $2 id, $3 timeout, $4 max_retries, $5 payload (JSON text),
-  // $6 state (JSON text or NULL), $7 run_at (or NULL for now). Returns 1 row, 0 on conflict.
-  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, COALESCE($7::timestamptz, now()))
-         ON CONFLICT DO NOTHING
-         RETURNING 1 AS stored`,
-};
-
-const ENQUEUE_BATCH: Statement = {
-  name: 'relay_enqueue_batch',
-  // Params: $1 the jobs as a JSON array. Rows are inserted in array order, so seq (the FIFO
-  // tie-break) follows it; a (queue, id) that exists or repeats is skipped, first one wins.
-  // Returns the number of rows stored and the queues that got one.
-  text: `WITH stored AS (
-           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+// Inserts the jobs of $1 (a JSON array) in array order, so seq (the FIFO tie-break) follows
+// it; a (queue, id) that exists or repeats is skipped, the first occurrence wins.
+const INSERT_JOBS = `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
            SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
                   NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())
            FROM jsonb_to_recordset($1::jsonb)
              AS j(queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz)
-           ON CONFLICT DO NOTHING
-           RETURNING queue
-         )
+           ON CONFLICT DO NOTHING`;
+
+const ENQUEUE_EACH: Statement = {
+  name: 'relay_enqueue_each',
+  // Params: $1 the jobs as a JSON array. Returns (queue, id) of each job stored.
+  text: `${INSERT_JOBS} RETURNING queue, id`,
+};
+
+const ENQUEUE_BATCH: Statement = {
+  name: 'relay_enqueue_batch',
+  // Params: $1 the jobs as a JSON array. Returns the number of jobs stored and their queues.
+  text: `WITH stored AS (${INSERT_JOBS} RETURNING queue)
          SELECT count(*)::int AS stored, COALESCE(array_agg(DISTINCT queue), '{}') AS queues FROM stored`,
 };
 
@@ -98,17 +94,13 @@ const RESCHEDULE: Statement = {
 
 const COMPLETE: Statement = {
   name: 'relay_complete',
-  // Params: $1 queue, $2 id, $3 run_id or NULL. Returns 1 row or 0.
-  text: `DELETE FROM relay_jobs WHERE queue = $1 AND id = $2 AND ($3::text IS NULL OR run_id::text = $3)`,
-};
-
-const COMPLETE_BATCH: Statement = {
-  name: 'relay_complete_batch',
-  // Params: $1 [{queue, job_id, run_id?}] as JSON. Returns the (queue, id) of each job removed.
+  // Params: $1 [{queue, job_id, run_id?}] as JSON. Removes each listed job that exists (and,
+  // where run_id is given, is still in that delivery). Returns (queue, id, the job's run_id)
+  // for each job removed.
   text: `DELETE FROM relay_jobs j
          USING jsonb_to_recordset($1::jsonb) AS r(queue text, job_id text, run_id text)
          WHERE j.queue = r.queue AND j.id = r.job_id AND (r.run_id IS NULL OR j.run_id::text = r.run_id)
-         RETURNING j.queue, j.id`,
+         RETURNING j.queue, j.id, j.run_id::text AS run_id`,
 };
 
 // A failure and a lease expiry share one rule: count a retry and put the job back, or, when
@@ -227,7 +219,15 @@ function withoutNullState<T extends { state?: Json }>(job: T, state: Json | null
 /** Told which queues just got jobs a `next` could take (to wake long polls). */
 export type AvailabilityListener = (queues: string[]) => void;
 
+// Single enqueues and completes that arrive together share one statement (see Coalescer).
+const COALESCE_OPTIONS = { maxBatch: 1000, maxConcurrent: 2 };
+
+const key = (...parts: Array<string | null>) => JSON.stringify(parts);
+
 export class Store {
+  private readonly enqueues = new Coalescer<NewJob, void>((jobs) => this.enqueueEach(jobs), COALESCE_OPTIONS);
+  private readonly completes = new Coalescer<JobRef, boolean>((refs) => this.completeEach(refs), COALESCE_OPTIONS);
+
   constructor(
     private readonly db: Database,
     private readonly onAvailable: AvailabilityListener = () => undefined,
@@ -235,17 +235,7 @@ export class Store {
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
   async enqueue(job: NewJob): Promise<void> {
-    const { rows } = await this.db.query(ENQUEUE, [
-      job.queue,
-      job.id,
-      job.timeout,
-      job.max_retries ?? 0,
-      json(job.payload ?? null),
-      stateParam(job.state),
-      job.run_at ?? null,
-    ]);
-    if (rows.length === 0) throw new JobExistsError(job.queue, job.id);
-    this.onAvailable([job.queue]);
+    await this.enqueues.submit(job);
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
@@ -255,6 +245,37 @@ export class Store {
     const { stored = 0, queues = [] } = rows[0] ?? {};
     if (queues.length > 0) this.onAvailable(queues);
     return stored;
+  }
+
+  /** Stores single enqueues together; each job not stored gets its JobExistsError. */
+  private async enqueueEach(jobs: NewJob[]): Promise<Array<undefined | Error>> {
+    let rows: Array<{ queue: string; id: string }>;
+    try {
+      ({ rows } = await this.db.query<{ queue: string; id: string }>(ENQUEUE_EACH, [json(jobs)]));
+    } catch (err) {
+      // A value the database refuses must fail only the request that sent it.
+      if (jobs.length > 1 && toRelayError(err) instanceof UnprocessableError) {
+        return Promise.all(
+          jobs.map((job) =>
+            this.enqueueEach([job]).then(
+              ([result]) => result,
+              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+            ),
+          ),
+        );
+      }
+      throw err;
+    }
+    const stored = new Set(rows.map((r) => key(r.queue, r.id)));
+    const queues = new Set<string>();
+    const results = jobs.map((job) => {
+      // The first of two requests for one (queue, id) is the one stored.
+      if (!stored.delete(key(job.queue, job.id))) return new JobExistsError(job.queue, job.id);
+      queues.add(job.queue);
+      return undefined;
+    });
+    if (queues.size > 0) this.onAvailable([...queues]);
+    return results;
   }
 
   async next(queue: string, limit: number): Promise<LeasedJob[]> {
@@ -298,22 +319,33 @@ export class Store {
   }
 
   async complete(queue: string, id: string, runId?: string): Promise<void> {
-    const { rowCount } = await this.db.query(COMPLETE, [queue, id, runId ?? null]);
-    if (rowCount === 0) throw new JobNotFoundError(queue, id, false);
+    const removed = await this.completes.submit({ queue, job_id: id, run_id: runId });
+    if (!removed) throw new JobNotFoundError(queue, id, false);
   }
 
   async completeBatch(refs: JobRef[]): Promise<CompleteBatchResult> {
-    if (refs.length === 0) return { completed: [], not_found: [] };
-    const { rows } = await this.db.query<{ queue: string; id: string }>(COMPLETE_BATCH, [json(refs)]);
-    const removed = new Set(rows.map((r) => json([r.queue, r.id])));
-    const result: CompleteBatchResult = { completed: [], not_found: [] };
-    for (const ref of refs) {
-      const key = json([ref.queue, ref.job_id]);
-      // A ref listed twice counts as completed once; the repeat found nothing left.
-      if (removed.delete(key)) result.completed.push(ref);
-      else result.not_found.push(ref);
-    }
-    return result;
+    const removed = await this.completeEach(refs);
+    return {
+      completed: refs.filter((_, i) => removed[i]),
+      not_found: refs.filter((_, i) => !removed[i]),
+    };
+  }
+
+  /**
+   * For each reference, whether it removed its job. A job listed twice counts for the first
+   * reference that matches it (any run_id, or the job's own).
+   */
+  private async completeEach(refs: JobRef[]): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const { rows } = await this.db.query<{ queue: string; id: string; run_id: string | null }>(COMPLETE, [json(refs)]);
+    const removed = new Map(rows.map((r) => [key(r.queue, r.id), r.run_id]));
+    return refs.map((ref) => {
+      const k = key(ref.queue, ref.job_id);
+      if (!removed.has(k)) return false;
+      if (ref.run_id !== undefined && ref.run_id !== removed.get(k)) return false;
+      removed.delete(k);
+      return true;
+    });
   }
 
   async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }): Promise<FailOutcome> {
