@@ -10,7 +10,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './db.js';
 
-const SIGNAL_GRACE_MS = 500;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let bin: string | undefined;
 
@@ -46,7 +45,6 @@ process.once('exit', () => {
 
 export class ServerProcess {
   private exited: Promise<string>;
-  private readonly startedAt = Date.now();
   private stderrTail: string[] = [];
 
   private constructor(
@@ -125,10 +123,6 @@ export class ServerProcess {
   /** SIGTERM, then wait for a clean exit (the pool closes, so its backends flush their statistics). */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
-    // bin.js logs its start line before it installs its SIGTERM handler: a SIGTERM sent as
-    // soon as the line is read can kill it outright. Give it a moment.
-    const young = SIGNAL_GRACE_MS - (Date.now() - this.startedAt);
-    if (young > 0) await new Promise((r) => setTimeout(r, young));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
     const code = await this.exited;
