@@ -39,13 +39,29 @@ export class LongPoll {
     private readonly options: LongPollOptions,
   ) {}
 
-  /** Claims up to limit jobs, waiting up to waitSeconds for them. [] when none came. */
-  async next(queue: string, limit: number, waitSeconds: number, signal?: AbortSignal): Promise<LeasedJob[]> {
+  /**
+   * Claims up to limit jobs, waiting up to waitSeconds for them. [] when none came. When
+   * `gone` aborts (the client left), jobs claimed for it are released, not left leased to
+   * nobody until their lease runs out.
+   */
+  async next(queue: string, limit: number, waitSeconds: number, gone?: AbortSignal): Promise<LeasedJob[]> {
+    const jobs = await this.wait(queue, limit, waitSeconds, gone);
+    // Let the socket events already received run first: a hang-up that arrived while we
+    // claimed (an in-process database answers within the same turn) shows only after them.
+    if (gone && jobs.length > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (gone?.aborted && jobs.length > 0) {
+      await this.store.release(jobs);
+      return [];
+    }
+    return jobs;
+  }
+
+  private async wait(queue: string, limit: number, waitSeconds: number, gone?: AbortSignal): Promise<LeasedJob[]> {
     if (waitSeconds <= 0) return this.store.next(queue, limit);
     const deadline = Date.now() + waitSeconds * 1000;
     // Not AbortSignal.any: on Node 20 a composite signal can be garbage-collected with its
     // listeners while we wait on it, and the abort never arrives.
-    const stops = signal ? [signal, this.closed.signal] : [this.closed.signal];
+    const stops = gone ? [gone, this.closed.signal] : [this.closed.signal];
     const stopped = () => stops.some((s) => s.aborted);
     let resolveWake: (() => void) | undefined;
     const waiter: Waiter = {
@@ -72,7 +88,7 @@ export class LongPoll {
         if (left <= 0) return [];
         if (waiter.again) continue;
         // An abort that happened during the claim would never fire the listener below.
-        if (stopped()) return [];
+        if (stopped()) break;
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
@@ -89,6 +105,8 @@ export class LongPoll {
           return stopped() ? [] : this.store.next(queue, limit);
         }
       }
+      // Leaving early: a wake meant for this waiter may have been spent on it.
+      this.wakeOne(queue, waiter);
       return [];
     } finally {
       this.remove(queue, waiter);

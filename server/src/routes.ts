@@ -24,11 +24,19 @@ function stateUpdate(req: Request): StateUpdate {
   return req.body === undefined ? { replace: false } : { replace: true, state: req.body };
 }
 
-/** Aborts when the client goes away before its response was sent (ends a long poll). */
-function disconnected(res: Response): AbortSignal {
+/**
+ * Aborts when the client goes away before its response was sent (ends a long poll). The
+ * socket's end of input is the earliest sign; the response's close follows ticks later.
+ */
+function disconnected(req: Request, res: Response): AbortSignal {
   const controller = new AbortController();
-  res.on('close', () => {
+  const abort = () => {
     if (!res.writableEnded) controller.abort();
+  };
+  req.socket.once('end', abort);
+  res.once('close', () => {
+    req.socket.off('end', abort);
+    abort();
   });
   return controller.signal;
 }
@@ -48,7 +56,7 @@ export function routes(store: Store, longPoll: LongPoll, databaseKind: DatabaseK
 
   router.get(['/v1/next', '/next'], async (req, res) => {
     const { queue, num_jobs, wait } = req.query as unknown as { queue: string; num_jobs?: number; wait?: number };
-    const jobs = await longPoll.next(queue, num_jobs ?? 1, wait ?? 0, disconnected(res));
+    const jobs = await longPoll.next(queue, num_jobs ?? 1, wait ?? 0, disconnected(req, res));
     if (jobs.length === 0) res.status(204).end();
     else res.status(200).json(jobs);
   });

@@ -69,6 +69,16 @@ const NEXT: Statement = {
          FROM claimed ORDER BY run_at, seq`,
 };
 
+const RELEASE: Statement = {
+  name: 'relay_release',
+  // Params: $1 [{queue, id, run_id}] as JSON: deliveries nobody received (the client left
+  // before the answer). Puts them back as if never handed out: no retry, no attempt counted.
+  text: `UPDATE relay_jobs j
+         SET run_id = NULL, lease_expires_at = NULL, attempt = j.attempt - 1
+         FROM jsonb_to_recordset($1::jsonb) AS r(queue text, id text, run_id text)
+         WHERE j.queue = r.queue AND j.id = r.id AND j.run_id::text = r.run_id`,
+};
+
 const HEARTBEAT: Statement = {
   name: 'relay_heartbeat',
   // Params: $1 queue, $2 id, $3 replace state?, $4 state (JSON text or NULL), $5 run_id or NULL.
@@ -295,6 +305,13 @@ export class Store {
         r.state,
       ),
     );
+  }
+
+  /** Undoes deliveries that never reached their client. */
+  async release(jobs: LeasedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.db.query(RELEASE, [json(jobs.map(({ queue, id, run_id }) => ({ queue, id, run_id })))]);
+    this.onAvailable([...new Set(jobs.map((j) => j.queue))]);
   }
 
   async heartbeat(queue: string, id: string, update: StateUpdate, runId?: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { expect } from 'chai';
 import { call, drain, enqueue, next, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
 
@@ -82,6 +83,25 @@ describe('GET /v1/next?wait (long poll)', () => {
     await enqueue({ id: 'a', queue, timeout: 30 });
     await sleep(200);
     expect((await drain(queue)).map((j) => j.id)).to.deep.equal(['a']);
+  });
+
+  it('never leaves a job leased to a client that hung up as it arrived', async () => {
+    const queues = Array.from({ length: 10 }, () => uniqueQueue());
+    const { port } = new URL(relay().url);
+    for (const queue of queues) {
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise<void>((resolve) => socket.on('connect', resolve));
+      socket.write(`GET /v1/next?queue=${encodeURIComponent(queue)}&wait=5 HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await sleep(100); // the request is waiting now
+      // The client hangs up just as a job arrives for it.
+      socket.destroy();
+      await enqueue({ id: 'j', queue, timeout: 300 });
+    }
+    await sleep(300);
+    for (const queue of queues) {
+      const jobs = await drain(queue);
+      expect(jobs.map((j) => [j.id, j.attempt]), queue).to.deep.equal([['j', 1]]);
+    }
   });
 
   it('rejects a wait outside 0..60 seconds', async () => {
