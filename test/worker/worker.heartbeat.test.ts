@@ -7,15 +7,16 @@ const failed = async (queue: string) => (await call('GET', '/v1/failed', { query
 
 describe('Worker: heartbeats', () => {
   it('keeps a job running 3.5 times its timeout from being delivered again', async function () {
-    this.timeout(15_000);
+    this.timeout(25_000);
     const queue = uniqueQueue('hb');
-    await enqueue({ id: 'long', queue, timeout: 1, max_retries: 5 });
+    // A 2 s lease (not 1 s) so that a loaded machine delaying one heartbeat does not lose it.
+    await enqueue({ id: 'long', queue, timeout: 2, max_retries: 5 });
     const recorder = new Recorder();
     const runs: number[] = [];
     const worker = new FnWorker(
       async (job) => {
         runs.push(job.attempt);
-        await sleep(3500);
+        await sleep(7000);
       },
       { client: recorder.client(), queue, concurrency: 2 },
     );
@@ -25,7 +26,7 @@ describe('Worker: heartbeats', () => {
 
     // Meanwhile another consumer polls the queue: it must never get the job.
     let stolen = 0;
-    const until = Date.now() + 3600;
+    const until = Date.now() + 7100;
     while (Date.now() < until) {
       const res = await next(queue);
       if (res.status === 200) stolen++;
@@ -36,7 +37,7 @@ describe('Worker: heartbeats', () => {
 
     expect(stolen, 'deliveries to the other consumer').to.equal(0);
     expect(runs).to.deep.equal([1]);
-    // A heartbeat every third of the timeout (333 ms) for 3.5 s, each naming the delivery.
+    // A heartbeat every third of the timeout (667 ms) for 7 s, each naming the delivery.
     const beats = recorder.seen('/v1/heartbeat', 'PATCH');
     expect(beats.length).to.be.within(8, 12);
     expect(new Set(beats.map((b) => b.query.get('run_id'))).size).to.equal(1);
