@@ -3,7 +3,7 @@ import { drain, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../he
 import { FnWorker, Recorder } from '../helpers/worker-kit.js';
 
 describe('Worker: concurrency', () => {
-  it('never has more than `concurrency` jobs in process, and never leases more than its free slots', async () => {
+  it('never has more than `concurrency` jobs in process, and never asks for more than its free slots', async () => {
     const queue = uniqueQueue('conc');
     const concurrency = 5;
     await enqueueBatch(Array.from({ length: 40 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, payload: i })));
@@ -22,12 +22,12 @@ describe('Worker: concurrency', () => {
       },
       { client: recorder.client(), queue, concurrency, wait: 1 },
     );
-    // At each poll, the jobs the worker holds plus those it asks for fit in its slots.
+    // At each poll, the jobs in process plus those it asks for fit in its slots.
     const overAsked: string[] = [];
     recorder.onRequest = (call) => {
       if (call.path !== '/v1/next') return;
       const asked = Number(call.query.get('num_jobs'));
-      if (asked < 1 || worker.activeJobs + asked > concurrency) overAsked.push(`held ${worker.activeJobs}, asked ${asked}`);
+      if (asked < 1 || worker.runningJobs + asked > concurrency) overAsked.push(`running ${worker.runningJobs}, asked ${asked}`);
     };
 
     await worker.start();

@@ -81,6 +81,12 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   #stopped: Promise<void> | undefined;
   /** The jobs in hand (leased and not yet settled), each with the task that runs it. */
   readonly #jobs = new Map<RunningJob<P, S>, Promise<void>>();
+  /**
+   * How many jobs are in `process` (the slots taken). A job leaves its slot when its handler
+   * returns, before its completion reaches the server: the next poll then overlaps the
+   * completion instead of waiting for it, and the run_id fence keeps a late completion safe.
+   */
+  #busy = 0;
   #slotFreed: (() => void) | undefined;
   #removeSignalHandlers: (() => void) | undefined;
 
@@ -92,6 +98,11 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   /** True from start() until stop() has finished. */
   get running(): boolean {
     return this.#phase !== 'idle';
+  }
+
+  /** How many jobs are in `process` now: the slots taken. */
+  get runningJobs(): number {
+    return this.#busy;
   }
 
   /** How many jobs the worker holds now (in `process`, or being completed or failed). */
@@ -106,7 +117,8 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     const settings = resolveSettings(this.#given, properties);
     this.#settings = settings;
     this.#limit = pLimit(settings.concurrency);
-    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, (pending) => pending >= this.#jobs.size);
+    // Nothing else can join a batch of completions while no handler is running.
+    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#busy === 0);
     this.#polling = new AbortController();
     this.#forced = new AbortController();
     this.#stopped = undefined;
@@ -193,7 +205,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     let errors = 0;
     try {
       while (!stop.aborted) {
-        const free = concurrency - this.#jobs.size;
+        const free = concurrency - this.#busy;
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.#slotFreed = resolve));
           this.#slotFreed = undefined;
@@ -259,16 +271,24 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
       },
     };
     const job = new RunningJob(leased, context);
-    const task = this.#limit!(() => this.#run(job, settings))
+    let slotTaken = true;
+    this.#busy++;
+    const freeSlot = () => {
+      if (!slotTaken) return;
+      slotTaken = false;
+      this.#busy--;
+      this.#slotFreed?.();
+    };
+    const task = this.#limit!(() => this.#run(job, settings, freeSlot))
       .catch((error: unknown) => log(settings.logger, 'error', 'unexpected error running a job', { queue: job.queue, jobId: job.id, error }))
       .finally(() => {
         this.#jobs.delete(job);
-        this.#slotFreed?.();
+        freeSlot();
       });
     this.#jobs.set(job, task);
   }
 
-  async #run(job: RunningJob<P, S>, settings: Settings<P, S>): Promise<void> {
+  async #run(job: RunningJob<P, S>, settings: Settings<P, S>, freeSlot: () => void): Promise<void> {
     const { logger } = settings;
     log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
     this.#emit('started', job);
@@ -281,6 +301,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
       thrown = error;
     }
     await job.returned();
+    freeSlot();
     // Rescheduled or failed by the handler, lease lost, or given up by stop(): nothing to send.
     if (job.status !== 'returned') return;
     if (threw) {
