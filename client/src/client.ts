@@ -19,6 +19,8 @@ export interface RelayClientOptions {
   baseUrl: string;
   /** A fetch to use instead of `globalThis.fetch`. */
   fetch?: ClientOptions['fetch'];
+  /** The Request class that fetch takes, when it is not `globalThis.Request` (a custom transport). */
+  Request?: ClientOptions['Request'];
   /** Headers sent with every request (e.g. authorization for a proxy in front of relay). */
   headers?: ClientOptions['headers'];
   /** How retryable errors are retried; `false` turns retries off. */
@@ -124,7 +126,7 @@ export class RelayClient<P = unknown, S = unknown> {
 
   constructor(options: RelayClientOptions) {
     this.baseUrl = checkedBaseUrl(options.baseUrl);
-    this.#api = createClient<paths>({ baseUrl: this.baseUrl, fetch: options.fetch, headers: options.headers });
+    this.#api = createClient<paths>({ baseUrl: this.baseUrl, fetch: options.fetch, Request: options.Request, headers: options.headers });
     this.#retry = options.retry;
     this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
     this.#maxBatchSize = options.maxBatchSize ?? MAX_ENQUEUE_BATCH;

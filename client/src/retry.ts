@@ -122,9 +122,11 @@ async function attempt<D>(
   const onAbort = () => controller.abort(abortReason(signal!));
   signal?.addEventListener('abort', onAbort, { once: true });
   // Settles as soon as the attempt is aborted, even with a fetch that ignores the signal.
-  const aborted = new Promise<never>((_, reject) =>
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
-  );
+  let onControllerAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onControllerAbort = () => reject(controller.signal.reason);
+    controller.signal.addEventListener('abort', onControllerAbort, { once: true });
+  });
   const pending = run(controller.signal);
   pending.catch(() => undefined);
   aborted.catch(() => undefined);
@@ -141,7 +143,8 @@ async function attempt<D>(
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
-    controller.abort(); // releases the race's listener; a no-op for a finished fetch
+    // Not controller.abort(): that builds an exception and runs fetch's abort path on every call.
+    controller.signal.removeEventListener('abort', onControllerAbort);
   }
 }
 
@@ -152,7 +155,9 @@ async function attempt<D>(
 function uncertain(failure: Failure): boolean {
   if (failure.type === 'timeout') return true;
   if (failure.type === 'response') return failure.status === 502 || failure.status === 504;
-  const code = (failure.cause as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  // fetch wraps the socket's error in a TypeError (cause.cause.code); node:http gives it as is.
+  const cause = failure.cause as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = cause?.cause?.code ?? cause?.code;
   return code !== 'ECONNREFUSED';
 }
 

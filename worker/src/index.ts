@@ -5,3 +5,4 @@ export { workerDefaults, type WorkerOptions, type StartOptions } from './options
 export { LeaseLostError, WorkerStoppedError, JobSettledError } from './errors.js';
 export type { Logger } from './logger.js';
 export { backoffDelay } from './backoff.js';
+export { nodeTransport, type NodeTransport } from './node-transport.js';

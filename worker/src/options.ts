@@ -1,5 +1,6 @@
 /** The worker's options, their defaults, and how they are read and checked at start(). */
 import { RelayClient } from '@relay-ts/client';
+import { nodeTransport } from './node-transport.js';
 import { silentLogger, type Logger } from './logger.js';
 
 /**
@@ -114,7 +115,7 @@ export function resolveSettings<P, S>(given: WorkerOptions<P, S>, properties: Wo
   check(isNumber(completionBatchWindowMs) && completionBatchWindowMs >= 0, 'completionBatchWindowMs', 'a number of ms, 0 or more', completionBatchWindowMs);
 
   return {
-    client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl! }),
+    client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, ...nodeTransport() }),
     queue,
     concurrency,
     wait,
