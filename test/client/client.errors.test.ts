@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,6 +8,7 @@ import {
 } from '../../client/src/index.js';
 import { TestProxy } from '../helpers/proxy.js';
 import { relay, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { closedPort } from '../helpers/net.js';
 
 type ErrorClass = abstract new (...args: never[]) => RelayError;
 const subclasses: Record<string, ErrorClass> = {
@@ -39,14 +39,6 @@ function expectKind(err: unknown, expected: ErrorClass, status: number | undefin
   expect(String(e)).to.match(new RegExp(`^${expected.name}: `));
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('RelayClient errors: one class per status', () => {
   let proxy: TestProxy;

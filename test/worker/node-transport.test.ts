@@ -1,7 +1,7 @@
-import { createServer } from 'node:net';
 import { expect } from 'chai';
 import { JobExistsError, JobNotFoundError, RelayClient, RetryableError, ValidationError } from '@relay-ts/client';
 import { nodeTransport } from '../../worker/src/index.js';
+import { closedPort } from '../helpers/net.js';
 import { relay, uniqueQueue } from '../helpers/relay.js';
 
 describe('nodeTransport (RelayClient over node:http)', () => {
@@ -33,12 +33,7 @@ describe('nodeTransport (RelayClient over node:http)', () => {
   });
 
   it('reports a refused connection as retryable, and honours an abort', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
-    });
+    const port = await closedPort();
     const down = new RelayClient({ baseUrl: `http://127.0.0.1:${port}`, retry: false, ...nodeTransport() });
     expect(await down.health().catch((e: unknown) => e)).to.be.instanceOf(RetryableError);
 

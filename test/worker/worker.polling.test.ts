@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import { expect } from 'chai';
 import { RelayClient } from '@relay-ts/client';
 import { TestProxy } from '../helpers/proxy.js';
 import { enqueue, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { FnWorker, Recorder } from '../helpers/worker-kit.js';
+import { closedPort } from '../helpers/net.js';
 
 /** Runs an idle worker for `ms` and returns the polls it sent, and the gaps between them. */
 async function idle(ms: number, options: { wait?: number; pollInterval?: number; maxPollInterval?: number }) {
@@ -18,14 +18,6 @@ async function idle(ms: number, options: { wait?: number; pollInterval?: number;
   return { polls: polls.length, perSecond: polls.length / (ms / 1000), gaps };
 }
 
-/** A port nothing listens on (connections are refused). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('Worker: polling an empty queue costs a bounded number of requests', () => {
   it('with long poll (the default, wait 30 s): one request while idle', async function () {
