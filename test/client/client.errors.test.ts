@@ -9,20 +9,14 @@ import {
 import { TestProxy } from '../helpers/proxy.js';
 import { relay, startRelay, uniqueQueue } from '../helpers/relay.js';
 import { closedPort } from '../helpers/net.js';
+import { rejection as rejectionOf } from '../helpers/rejection.js';
 
 type ErrorClass = abstract new (...args: never[]) => RelayError;
 const subclasses: Record<string, ErrorClass> = {
   ValidationError, JobNotFoundError, JobExistsError, PayloadTooLargeError, PermanentError, RetryableError,
 };
 
-async function rejection(promise: Promise<unknown>): Promise<RelayError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as RelayError;
-  }
-  throw new Error('expected the call to fail');
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf<RelayError>(promise);
 
 /** Checks an error is exactly of `expected` in the hierarchy: its class, RelayError and Error, no sibling. */
 function expectKind(err: unknown, expected: ErrorClass, status: number | undefined) {

@@ -4,6 +4,7 @@ import {
 } from '../../client/src/index.js';
 import { TestProxy } from '../helpers/proxy.js';
 import { call, relay, uniqueQueue } from '../helpers/relay.js';
+import { rejection } from '../helpers/rejection.js';
 
 /** The job type a producer and a worker of these tests share. */
 interface Mail {
@@ -16,15 +17,6 @@ interface Progress {
 
 const client = () => new RelayClient<Mail, Progress>({ baseUrl: relay().url });
 
-/** Rejects when the promise resolves; resolves to what it rejected with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Leases the one job of a queue. */
 async function leaseOne(relayClient: RelayClient<Mail, Progress>, queue: string): Promise<Job<Mail, Progress>> {

@@ -5,15 +5,8 @@ import {
 } from '../../client/src/index.js';
 import { TestProxy } from '../helpers/proxy.js';
 import { relay, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { rejection } from '../helpers/rejection.js';
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const tooMany = (retryAfter: string) => ({
   status: 429,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { call } from './relay.js';
 
 /** Things an error response must never show a client: table names, SQL, source locations. */
 const LEAKS = [
@@ -24,4 +25,14 @@ export function expectRetryable(res: { status: number; headers: Headers; body: a
   expect(res.status, `${what}: ${res.text}`).to.equal(429);
   expect(res.headers.get('retry-after'), what).to.match(/^\d+$/);
   expectNoLeak(res, what);
+}
+
+/** Sends each request to baseUrl: every one must answer a 500 that leaks nothing. */
+export async function expectInternalErrorsWithoutLeak(baseUrl: string, requests: Array<[string, string, Parameters<typeof call>[2]]>): Promise<void> {
+  for (const [method, path, options] of requests) {
+    const res = await call(method, path, { ...options, baseUrl });
+    const what = `${method} ${path}: ${res.status} ${res.text}`;
+    expect(res.status, what).to.equal(500);
+    expectNoLeak(res, what);
+  }
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { consume, enqueueJobs } from '../helpers/consumers.js';
 import { databaseUrl, freshDatabase, sql, terminateRelayConnections, type FreshDatabase } from '../helpers/postgres.js';
-import { expectNoLeak, expectRetryable } from '../helpers/problems.js';
+import { expectInternalErrorsWithoutLeak, expectNoLeak, expectRetryable } from '../helpers/problems.js';
 import { call, eventually, startRelay, uniqueQueue, type ApiResponse } from '../helpers/relay.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import type { RelayServer } from '../../server/src/index.js';
@@ -222,12 +222,7 @@ describe('PostgreSQL faults', function () {
         ['DELETE', '/v1/complete', { query: { queue, job_id: 'a' } }],
       ];
       try {
-        for (const [method, path, options] of requests) {
-          const res = await call(method, path, { ...options, baseUrl: server.url });
-          const what = `${method} ${path}: ${res.status} ${res.text}`;
-          expect(res.status, what).to.equal(500);
-          expectNoLeak(res, what);
-        }
+        await expectInternalErrorsWithoutLeak(server.url, requests);
       } finally {
         await sql(db.url, 'ALTER TABLE relay_jobs_moved_away RENAME TO relay_jobs');
       }

@@ -3,15 +3,8 @@ import { RelayClient } from '@relay-ts/client';
 import { enqueue, enqueueBatch, eventually, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { FnWorker, Recorder } from '../helpers/worker-kit.js';
 import { Worker, workerDefaults, type Job, type Logger, type WorkerOptions } from '../../worker/src/index.js';
+import { rejection } from '../helpers/rejection.js';
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
 
 describe('Worker: options, events and logging', () => {
   it('reads options from overridden properties; constructor options win over them', async () => {
