@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import { toProblem, toRelayError } from './errors.js';
+import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
@@ -40,6 +41,9 @@ export function createApp(options: AppOptions): Express {
   const { store, logger } = options;
   const app = express();
   app.disable('x-powered-by');
+  // Nothing here is cacheable (next leases jobs; the rest change state): no hash per body.
+  app.set('etag', false);
+  cacheValidatorRouteMatchers();
 
   // strict: false because a payload or a heartbeat's state may be any JSON value, "x" or null.
   app.use(express.json({ strict: false, limit: options.maxBody, type: ['application/json', 'application/*+json'] }));
