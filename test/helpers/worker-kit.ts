@@ -38,6 +38,8 @@ export class Recorder {
   readonly calls: SeenCall[] = [];
   /** Called as each request is sent, before it is recorded (e.g. to check the worker's state). */
   onRequest: ((call: SeenCall) => void) | undefined;
+  /** Called when the response to a request has come (its body not yet read), or it failed. */
+  onResponse: ((call: SeenCall) => void) | undefined;
 
   readonly fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
     // Read from the request as given and pass it on as it is: a new Request made from it would
@@ -48,7 +50,11 @@ export class Recorder {
     const call: SeenCall = { method: request.method, path: url.pathname, query: url.searchParams, body, at: Date.now() };
     this.onRequest?.(call);
     this.calls.push(call);
-    return globalThis.fetch(input, init);
+    try {
+      return await globalThis.fetch(input, init);
+    } finally {
+      this.onResponse?.(call);
+    }
   };
 
   /** A client of the shared test server that sends through this recorder. */

@@ -3,7 +3,7 @@ import { drain, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../he
 import { FnWorker, Recorder } from '../helpers/worker-kit.js';
 
 describe('Worker: concurrency', () => {
-  it('never has more than `concurrency` jobs in process, and never asks for more than its free slots', async () => {
+  it('never has more than `concurrency` jobs in process, never asks for more than its free slots, and polls twice at once under a backlog', async () => {
     const queue = uniqueQueue('conc');
     const concurrency = 5;
     await enqueueBatch(Array.from({ length: 40 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, payload: i })));
@@ -22,12 +22,25 @@ describe('Worker: concurrency', () => {
       },
       { client: recorder.client(), queue, concurrency, wait: 1 },
     );
-    // At each poll, the jobs in process plus those it asks for fit in its slots.
+    // At each poll, the jobs in process, those asked for by polls under way and those it asks
+    // for now fit in its slots.
     const overAsked: string[] = [];
+    let askedUnderWay = 0;
+    let pollsUnderWay = 0;
+    let mostPolls = 0;
     recorder.onRequest = (call) => {
       if (call.path !== '/v1/next') return;
       const asked = Number(call.query.get('num_jobs'));
-      if (asked < 1 || worker.runningJobs + asked > concurrency) overAsked.push(`running ${worker.runningJobs}, asked ${asked}`);
+      if (asked < 1 || worker.runningJobs + askedUnderWay + asked > concurrency) {
+        overAsked.push(`running ${worker.runningJobs}, under way ${askedUnderWay}, asked ${asked}`);
+      }
+      askedUnderWay += asked;
+      mostPolls = Math.max(mostPolls, ++pollsUnderWay);
+    };
+    recorder.onResponse = (call) => {
+      if (call.path !== '/v1/next') return;
+      askedUnderWay -= Number(call.query.get('num_jobs'));
+      pollsUnderWay--;
     };
 
     await worker.start();
@@ -36,6 +49,7 @@ describe('Worker: concurrency', () => {
 
     expect(most, 'jobs in process at once').to.equal(concurrency);
     expect(overAsked).to.deep.equal([]);
+    expect(mostPolls, 'polls under way at once while 40 jobs wait').to.equal(2);
     expect([...done.values()].every((n) => n === 1)).to.equal(true);
     expect((await next(queue)).status).to.equal(204);
   });

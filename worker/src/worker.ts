@@ -87,7 +87,8 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
    * completion instead of waiting for it, and the run_id fence keeps a late completion safe.
    */
   #busy = 0;
-  #slotFreed: (() => void) | undefined;
+  /** Wakes the poll loop: a slot was freed, a poll was answered, or stop() came. */
+  #wake: (() => void) | undefined;
   #removeSignalHandlers: (() => void) | undefined;
 
   constructor(options: WorkerOptions<P, S> = {}) {
@@ -152,7 +153,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     const settings = this.#settings!;
     log(settings.logger, 'info', 'worker stopping', { queue: settings.queue, activeJobs: this.#jobs.size });
     this.#polling.abort();
-    this.#slotFreed?.();
+    this.#wake?.();
     await this.#loop;
     this.#completer?.flush();
     const finished = Promise.allSettled([...this.#jobs.values()]).then(() => true);
@@ -198,52 +199,87 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     };
   }
 
+  /**
+   * Leases jobs for the free slots. Idle, one poll is under way at a time (a long poll with
+   * the default `wait`). Under a backlog (the last poll was answered with every job it asked
+   * for), two are, each for part of the slots: the server claims the next jobs while this
+   * worker runs and completes the last ones, instead of the two taking turns. Never asks for
+   * more jobs than its slots hold: slots taken plus jobs asked for stay within `concurrency`.
+   */
   async #poll(settings: Settings<P, S>, polling: () => void): Promise<void> {
     const { client, queue, concurrency, wait, pollInterval, maxPollInterval, logger } = settings;
     const stop = this.#polling.signal;
+    const underWay = new Set<Promise<void>>();
+    let asked = 0;
+    let backlog = false;
     let empty = 0;
     let errors = 0;
-    try {
-      while (!stop.aborted) {
-        const free = concurrency - this.#busy;
-        if (free <= 0) {
-          await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-          this.#slotFreed = undefined;
-          continue;
-        }
-        const sentAt = Date.now();
-        let jobs: LeasedJob<P, S>[];
-        try {
-          const request = client.next(queue, { numJobs: free, wait, signal: stop });
-          polling();
-          jobs = await request;
-        } catch (error) {
-          if (stop.aborted) break;
+    /** Set by an answer: how long to wait before the next poll. */
+    let pauseMs = 0;
+
+    const send = (numJobs: number) => {
+      asked += numJobs;
+      const sentAt = Date.now();
+      const request = client.next(queue, { numJobs, wait, signal: stop });
+      const settled = request.then(
+        (jobs) => {
+          errors = 0;
+          backlog = jobs.length === numJobs;
+          if (jobs.length > 0) {
+            empty = 0;
+            // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
+            for (const leased of jobs) this.#dispatch(leased, settings);
+          } else if (wait > 0 && Date.now() - sentAt >= wait * 900) {
+            // A long poll that the server held for its whole wait is the idle rhythm: poll again.
+            empty = 0;
+          } else {
+            // An empty answer that came early (wait 0, or a server or proxy that does not hold
+            // requests) backs off, so that nothing spins.
+            empty++;
+            pauseMs = Math.max(pauseMs, backoffDelay(empty, pollInterval, maxPollInterval));
+          }
+        },
+        (error: unknown) => {
+          backlog = false;
+          if (stop.aborted) return;
           errors++;
           const retryAfter = error instanceof RetryableError ? (error.retryAfterMs ?? 0) : 0;
           const delay = Math.max(backoffDelay(errors, pollInterval, maxPollInterval), retryAfter);
           log(logger, 'warn', 'poll failed', { queue, error, retryInMs: delay });
           this.#emit('pollError', error, delay);
+          pauseMs = Math.max(pauseMs, delay);
+        },
+      );
+      underWay.add(settled);
+      void settled.finally(() => {
+        asked -= numJobs;
+        underWay.delete(settled);
+        this.#wake?.();
+      });
+    };
+
+    try {
+      while (!stop.aborted) {
+        if (pauseMs > 0 && underWay.size === 0) {
+          const delay = pauseMs;
+          pauseMs = 0;
           await pause(delay, stop);
           continue;
         }
-        errors = 0;
-        if (jobs.length > 0) {
-          empty = 0;
-          // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
-          for (const leased of jobs) this.#dispatch(leased, settings);
+        const free = concurrency - this.#busy - asked;
+        if (free > 0 && pauseMs === 0 && underWay.size < (backlog ? 2 : 1)) {
+          send(backlog && underWay.size === 0 && free > 1 ? Math.ceil(free / 2) : free);
+          polling();
           continue;
         }
-        // A long poll that the server held for its whole wait is the idle rhythm: poll again.
-        // An empty answer that came early (wait 0, or a server or proxy that does not hold
-        // requests) backs off, so that nothing spins.
-        if (wait > 0 && Date.now() - sentAt >= wait * 900) {
-          empty = 0;
-          continue;
-        }
-        empty++;
-        await pause(backoffDelay(empty, pollInterval, maxPollInterval), stop);
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+        // Jobs that finish together free their slots within one turn of the event loop:
+        // one poll for all of them, not one for the first slot and another for the rest.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      // Answers still coming are dispatched (see above) before the loop counts as ended.
+      await Promise.all(underWay);
     } finally {
       polling();
     }
@@ -277,9 +313,9 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
       if (!slotTaken) return;
       slotTaken = false;
       this.#busy--;
-      this.#slotFreed?.();
+      this.#wake?.();
     };
-    const task = this.#limit!(() => this.#run(job, settings, freeSlot))
+    const task = this.#run(job, settings, freeSlot)
       .catch((error: unknown) => log(settings.logger, 'error', 'unexpected error running a job', { queue: job.queue, jobId: job.id, error }))
       .finally(() => {
         this.#jobs.delete(job);
@@ -290,18 +326,22 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
 
   async #run(job: RunningJob<P, S>, settings: Settings<P, S>, freeSlot: () => void): Promise<void> {
     const { logger } = settings;
-    log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
-    this.#emit('started', job);
     let threw = false;
     let thrown: unknown;
-    try {
-      await this.process(job);
-    } catch (error) {
-      threw = true;
-      thrown = error;
-    }
-    await job.returned();
-    freeSlot();
+    // The limit holds the handler only: a job's completion or failure is sent after its slot
+    // went to the next job, or the slowest completion would hold back every new job.
+    await this.#limit!(async () => {
+      log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
+      this.#emit('started', job);
+      try {
+        await this.process(job);
+      } catch (error) {
+        threw = true;
+        thrown = error;
+      }
+      await job.returned();
+      freeSlot();
+    });
     // Rescheduled or failed by the handler, lease lost, or given up by stop(): nothing to send.
     if (job.status !== 'returned') return;
     if (threw) {
