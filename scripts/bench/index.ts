@@ -15,7 +15,8 @@
  * --quick: small numbers and one run, to check that the bench works (CI). Exits non-zero
  * when a phase fails or a job is lost or processed twice (in any mode).
  * --profile: instead of the bench, runs the relay server under --cpu-prof through one
- * per-job-completion processing phase (5 000 jobs, or --jobs) and prints where its CPU time
+ * per-job-completion processing phase (5 000 jobs, or --jobs; worker concurrency 8, or
+ * --concurrency) and prints where its CPU time
  * goes (bench-results/profile-latest.md).
  * --jobs N: exactly N jobs per throughput phase (default: up to 20 000, fewer when the
  * warm-up shows a phase would take over --phase-seconds, 5).
@@ -502,7 +503,7 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
 async function main(): Promise<void> {
   if (args.includes('--profile')) {
     await ensureDatabase(url);
-    await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, serverConnections: config.serverConnections, queue: QUEUE });
+    await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, concurrency: Number(flag('--concurrency') ?? 8), serverConnections: config.serverConnections, queue: QUEUE });
     return;
   }
   const started = new Date();

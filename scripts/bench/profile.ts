@@ -1,6 +1,6 @@
 /**
  * npm run bench -- --profile: the relay server under `node --cpu-prof` through one processing
- * phase with per-job completion (worker concurrency 8), then the functions with the most
+ * phase with per-job completion (worker concurrency 8, or --concurrency), then the functions with the most
  * self time, by function and by package, from the .cpuprofile it wrote on exit.
  */
 import { mkdtempSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -85,7 +85,7 @@ function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-export async function runProfile(url: string, options: { jobs: number; serverConnections: number; queue: string }): Promise<void> {
+export async function runProfile(url: string, options: { jobs: number; concurrency: number; serverConnections: number; queue: string }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-prof-'));
   const ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
   const server = await ServerProcess.start({
@@ -101,11 +101,11 @@ export async function runProfile(url: string, options: { jobs: number; serverCon
     // Warm up, then the measured phase.
     await truncate(ctl);
     await preload(ctl, options.queue, 2_000);
-    await relay.process(options.queue, 2_000, { concurrency: 8, completionWindowMs: 0 });
+    await relay.process(options.queue, 2_000, { concurrency: options.concurrency, completionWindowMs: 0 });
     await truncate(ctl);
     await preload(ctl, options.queue, options.jobs);
     const from = monotonicUs();
-    ({ seconds } = await relay.process(options.queue, options.jobs, { concurrency: 8, completionWindowMs: 0 }));
+    ({ seconds } = await relay.process(options.queue, options.jobs, { concurrency: options.concurrency, completionWindowMs: 0 }));
     window = [from, monotonicUs()];
     await truncate(ctl);
   } finally {
@@ -119,7 +119,7 @@ export async function runProfile(url: string, options: { jobs: number; serverCon
   const rows = (items: SelfTime[], n: number) =>
     items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
   const md = [
-    `# relay server CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency 8, per-job completion, after a 2 000-job warm-up`,
+    `# relay server CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency ${options.concurrency}, per-job completion, after a 2 000-job warm-up`,
     '',
     `Profile: ${join(dir, file)}. Samples of the measured phase only (${seconds!.toFixed(2)} s): ${(busy / 1000).toFixed(2)} s busy, ${(idle / 1000).toFixed(2)} s idle; shares are of the busy time.`,
     '',
