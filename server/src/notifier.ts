@@ -9,20 +9,29 @@ export interface NotifierOptions {
   wakeLocal: (queue: string) => void;
   /** Sends NOTIFYs; undefined when no other server can share the database (PGlite). */
   sendRemote?: (channel: string, payloads: string[]) => Promise<void>;
+  /**
+   * The least time from one NOTIFY statement to the next, ms. A lone change is announced at
+   * once; under load, what becomes available meanwhile waits for the next turn.
+   */
+  minIntervalMs: number;
   logger: Logger;
 }
 
 /**
  * Tells long polls that queues have jobs: this server's own waiters at once, in-process, and
  * other servers on the same PostgreSQL through NOTIFY. The NOTIFYs are sent after the change
- * committed, one statement at a time, coalescing whatever queues became available meanwhile:
- * under load that is a few statements per second rather than one per job. They are hints:
- * one lost in a crash delays a job by at most the long poll's re-check interval.
+ * committed, one statement at a time and at most one per minIntervalMs, coalescing whatever
+ * queues became available meanwhile: under load a NOTIFY every few milliseconds rather than
+ * one per enqueue (sent back to back they were nearly one statement per job, as many as the
+ * inserts). They are hints: one lost in a crash delays a job by at most the long poll's
+ * re-check interval.
  */
 export class Notifier {
   private readonly id = randomBytes(6).toString('hex');
   private readonly pending = new Set<string>();
   private sending: Promise<void> | undefined;
+  private lastSentAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: NotifierOptions) {}
 
@@ -41,14 +50,32 @@ export class Notifier {
     this.options.wakeLocal(payload.slice(sep + 1));
   }
 
-  /** Waits for the NOTIFYs under way. */
+  /** Sends what is pending now, without waiting for its turn, and waits for it. */
   async flush(): Promise<void> {
-    while (this.sending) await this.sending;
+    for (;;) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.lastSentAt = -Infinity;
+        this.send();
+      }
+      if (!this.sending) return;
+      await this.sending;
+    }
   }
 
   private send(): void {
-    const { sendRemote } = this.options;
-    if (!sendRemote || this.sending || this.pending.size === 0) return;
+    const { sendRemote, minIntervalMs } = this.options;
+    if (!sendRemote || this.sending || this.timer || this.pending.size === 0) return;
+    const wait = this.lastSentAt + minIntervalMs - performance.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.send();
+      }, wait);
+      return;
+    }
+    this.lastSentAt = performance.now();
     const payloads = [...this.pending].map((queue) => `${this.id}:${queue}`);
     this.pending.clear();
     this.sending = sendRemote(JOBS_CHANNEL, payloads)

@@ -32,6 +32,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   const notifier = new Notifier({
     wakeLocal: (queue) => longPoll.notify(queue),
     sendRemote: shared ? (channel, payloads) => store.notify(channel, payloads) : undefined,
+    minIntervalMs: 10,
     logger,
   });
   const store = new Store(db, (queues) => notifier.jobsAvailable(queues));

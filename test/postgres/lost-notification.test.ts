@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { call, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { call, eventually, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
 
 describe('long poll on PostgreSQL', () => {
   it('delivers a job whose notification was lost, by the re-check, within the wait', async () => {
@@ -36,4 +36,35 @@ describe('long poll on PostgreSQL', () => {
       await other.close();
     }
   });
+
+  it('under load sends a NOTIFY at most every 10 ms, and still announces the last change', async () => {
+    const queue = uniqueQueue();
+    const last = uniqueQueue();
+    const listener = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push((n.payload ?? '').slice((n.payload ?? '').indexOf(':') + 1)));
+    try {
+      await listener.query('LISTEN relay_jobs');
+      const started = Date.now();
+      let i = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          for (let id = i++; id < 300; id = i++) {
+            expect((await call('POST', '/enqueue', { json: { id: `j${id}`, queue, timeout: 30 } })).status).to.equal(202);
+          }
+        }),
+      );
+      // Enqueued while the throttle most likely holds a NOTIFY back: it must still go out.
+      expect((await call('POST', '/enqueue', { json: { id: 'x', queue: last, timeout: 30 } })).status).to.equal(202);
+      const elapsed = Date.now() - started;
+      await eventually(async () => heard.includes(last), 2000);
+      const forQueue = heard.filter((q) => q === queue).length;
+      expect(forQueue).to.be.at.least(1);
+      expect(forQueue, `${forQueue} NOTIFYs for 300 enqueues in ${elapsed} ms`).to.be.at.most(Math.ceil(elapsed / 10) + 1);
+    } finally {
+      await listener.end();
+    }
+  });
 });
+
