@@ -76,6 +76,22 @@ describe('Worker: options, events and logging', () => {
     expect(recorder.seen('/v1/complete', 'DELETE')).to.deep.equal([]);
   });
 
+  it('coalesces the completions of jobs that finish at once, even when no handler is left running', async () => {
+    const queue = uniqueQueue('instant');
+    await enqueueBatch(Array.from({ length: 50 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    const recorder = new Recorder();
+    const worker = new FnWorker(async () => undefined, { client: recorder.client(), queue, concurrency: 50 });
+    let completed = 0;
+    worker.on('completed', () => completed++);
+    await worker.start();
+    await eventually(async () => completed === 50, 5000);
+    await worker.stop();
+    const batches = recorder.seen('/v1/complete/batch');
+    const sizes = batches.map((b) => (JSON.parse(b.body) as unknown[]).length);
+    expect(sizes.reduce((a, b) => a + b, 0)).to.equal(50);
+    expect(batches.length, `batch sizes ${sizes.join(', ')}`).to.be.at.most(3);
+  });
+
   it('emits started, completed, failed and rescheduled; a listener that throws does not break the worker', async () => {
     const queue = uniqueQueue('events');
     await enqueue({ id: 'ok', queue, timeout: 30 });

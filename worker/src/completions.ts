@@ -20,6 +20,8 @@ const key = (queue: string, id: string) => JSON.stringify([queue, id]);
 export class Completer {
   #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** The send of a batch that nothing else can join, on the next turn (see complete). */
+  #soon: NodeJS.Immediate | undefined;
 
   /**
    * @param windowMs how long the first completion waits for others to join it; 0 sends each alone.
@@ -34,11 +36,18 @@ export class Completer {
 
   /** Completes one delivery of a job. Rejects with the client's error when the call fails. */
   async complete(queue: string, jobId: string, runId: string): Promise<CompletionOutcome> {
-    if (this.windowMs <= 0) return this.#completeOne(queue, jobId, runId);
+    if (this.windowMs <= 0) {
+      // Sent on the next turn of the event loop: the poll for the slots these jobs freed,
+      // due on that turn too, goes first, so the server claims the next jobs while it
+      // completes these rather than after.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return this.#completeOne(queue, jobId, runId);
+    }
     const done = new Promise<CompletionOutcome>((resolve, reject) => {
       this.#pending.push({ ref: { queue, job_id: jobId, run_id: runId }, resolve, reject });
     });
-    if (this.#pending.length >= MAX_COMPLETE_BATCH || this.nothingElseComing(this.#pending.length)) this.flush();
+    if (this.#pending.length >= MAX_COMPLETE_BATCH) this.flush();
+    else if (this.nothingElseComing(this.#pending.length)) this.#soon ??= setImmediate(() => this.flush());
     else this.#timer ??= setTimeout(() => this.flush(), timerMs(this.windowMs));
     return done;
   }
@@ -46,7 +55,9 @@ export class Completer {
   /** Sends what is waiting now. */
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#soon !== undefined) clearImmediate(this.#soon);
     this.#timer = undefined;
+    this.#soon = undefined;
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length > 0) void this.#send(batch);
