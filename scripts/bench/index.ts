@@ -79,8 +79,13 @@ const config = {
   latencySeconds: Number(flag('--latency-seconds') ?? (quick ? 2 : 10)),
   /** Jobs of the phases that count SQL statements (a fresh server each), at the most. */
   sqlJobs: quick ? 500 : 3_000,
-  /** Jobs of the unrecorded warm-up of each variant in each run (JIT, connection pools, caches); none with --quick. */
-  warmupJobs: quick ? 0 : 300,
+  /**
+   * Jobs of the unrecorded warm-up of each variant in each run (JIT, connection pools,
+   * caches); none with --quick. 300 left the relay server's hot paths still being optimized
+   * by V8 during the first seconds of a phase: enqueue single measured ~25 % under its
+   * steady rate.
+   */
+  warmupJobs: quick ? 0 : 2_000,
   serverConnections: Number(process.env.BENCH_SERVER_CONNECTIONS ?? 10),
   /** completionBatchWindowMs of the worker for "batched completion" (the worker's default is 5). */
   completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
