@@ -1,10 +1,12 @@
 /**
- * Prints the plans of the hot statements on a database filled with N waiting jobs.
+ * Prints the plans of the store's hot statements (the SQL the server runs, with parameters) on
+ * a database filled with N waiting jobs.
  *   DATABASE_URL=postgres://... npx tsx scripts/explain.ts [N=100000]
  * The database is migrated, and relay_jobs is EMPTIED first: use a scratch database.
  */
 import pg from 'pg';
 import { createLogger, defaults, startServer } from '../server/src/index.js';
+import { hotStatements } from '../server/src/store.js';
 
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL to a scratch database');
@@ -22,29 +24,19 @@ await c.query(`UPDATE relay_jobs SET run_id = nextval('relay_run_seq'), lease_ex
                WHERE queue = 'q1' AND id::int % 200 = 1`);
 await c.query('VACUUM ANALYZE relay_jobs');
 
-async function explain(title: string, sql: string) {
+/** EXPLAIN ANALYZE of one of the store's own statements with these parameters, rolled back. */
+async function explain(title: string, statement: { text: string }, params: unknown[]) {
   await c.query('BEGIN');
-  const { rows } = await c.query(`EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) ${sql}`);
+  const { rows } = await c.query(`EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) ${statement.text}`, params);
   await c.query('ROLLBACK');
   console.log(`--- ${title}`);
   for (const r of rows) console.log(r['QUERY PLAN']);
 }
 
-await explain(`next: claim 10 of ${n} waiting jobs`, `
-  WITH picked AS (
-    SELECT queue, id FROM relay_jobs WHERE queue = 'q3' AND run_id IS NULL AND run_at <= now()
-    ORDER BY run_at, seq LIMIT 10 FOR UPDATE SKIP LOCKED
-  ), claimed AS (
-    UPDATE relay_jobs j SET run_id = nextval('relay_run_seq'), attempt = j.attempt + 1,
-      lease_expires_at = now() + j.timeout * interval '1 second'
-    FROM picked p WHERE j.queue = p.queue AND j.id = p.id
-    RETURNING j.id, j.run_at, j.seq
-  ) SELECT id FROM claimed ORDER BY run_at, seq`);
-await explain('reaper: find expired leases', `
-  SELECT queue, id FROM relay_jobs WHERE run_id IS NOT NULL AND lease_expires_at < now()
-  LIMIT 1000 FOR UPDATE SKIP LOCKED`);
-await explain('heartbeat', `
-  UPDATE relay_jobs SET lease_expires_at = now() + timeout * interval '1 second'
-  WHERE queue = 'q1' AND id = '201' AND run_id IS NOT NULL`);
-await explain('complete', `DELETE FROM relay_jobs WHERE queue = 'q1' AND id = '201'`);
+const inFlight = (await c.query<{ id: string; run_id: string }>(`SELECT id, run_id::text FROM relay_jobs WHERE queue = 'q1' AND run_id IS NOT NULL LIMIT 1`)).rows[0]!;
+await explain(`next: claim 10 of ${n} waiting jobs`, hotStatements.next, ['q3', 10]);
+await explain('reaper: expired leases (none expired)', hotStatements.reap, [1000]);
+await explain('heartbeat with state and run_id', hotStatements.heartbeat, ['q1', inFlight.id, true, '{"step":1}', inFlight.run_id]);
+await explain('complete (one job, with run_id)', hotStatements.complete, [JSON.stringify([{ queue: 'q1', job_id: inFlight.id, run_id: inFlight.run_id }])]);
+await explain('enqueue (one job)', hotStatements.enqueue, [JSON.stringify([{ queue: 'q3', id: 'new', timeout: 30 }])]);
 await c.end();

@@ -196,6 +196,9 @@ const NOTIFY: Statement = {
 
 const PING: Statement = { name: 'relay_ping', text: 'SELECT 1' };
 
+/** The statements of the request path and the reaper, for tools that show their plans (scripts/explain.ts). */
+export const hotStatements = { next: NEXT, reap: REAP, heartbeat: HEARTBEAT, complete: COMPLETE, enqueue: ENQUEUE_EACH } as const;
+
 const REAP_BATCH = 1000;
 
 function json(value: Json): string {
