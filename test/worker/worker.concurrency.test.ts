@@ -54,6 +54,53 @@ describe('Worker: concurrency', () => {
     expect((await next(queue)).status).to.equal(204);
   });
 
+  it('with prefetch, holds up to concurrency + prefetch jobs, runs concurrency at once, and keeps the waiting ones leased', async function () {
+    this.timeout(20_000);
+    const queue = uniqueQueue('prefetch');
+    // A 1 s lease, jobs of 700 ms, one slot and two prefetched: the third job held waits
+    // about 1.4 s for its slot, longer than its lease unless its heartbeats run meanwhile.
+    await enqueueBatch(Array.from({ length: 6 }, (_, i) => ({ id: `j${i}`, queue, timeout: 1, max_retries: 0 })));
+    const recorder = new Recorder();
+    let inProcess = 0;
+    let most = 0;
+    let mostWaiting = 0;
+    const attempts = new Map<string, number[]>();
+    const worker = new FnWorker(
+      async (job) => {
+        most = Math.max(most, ++inProcess);
+        mostWaiting = Math.max(mostWaiting, worker.waitingJobs);
+        attempts.set(job.id, [...(attempts.get(job.id) ?? []), job.attempt]);
+        await sleep(700);
+        inProcess--;
+      },
+      { client: recorder.client(), queue, concurrency: 1, prefetch: 2 },
+    );
+    const overAsked: string[] = [];
+    let askedUnderWay = 0;
+    recorder.onRequest = (call) => {
+      if (call.path !== '/v1/next') return;
+      const asked = Number(call.query.get('num_jobs'));
+      const held = worker.runningJobs + worker.waitingJobs;
+      if (held + askedUnderWay + asked > 3) overAsked.push(`held ${held}, under way ${askedUnderWay}, asked ${asked}`);
+      askedUnderWay += asked;
+    };
+    recorder.onResponse = (call) => {
+      if (call.path === '/v1/next') askedUnderWay -= Number(call.query.get('num_jobs'));
+    };
+    let completed = 0;
+    worker.on('completed', () => completed++);
+    await worker.start();
+    await eventually(async () => completed === 6, 15_000);
+    await worker.stop();
+
+    expect(most, 'jobs in process at once').to.equal(1);
+    expect(mostWaiting, 'prefetched jobs waiting for the slot').to.equal(2);
+    expect(overAsked).to.deep.equal([]);
+    expect([...attempts.values()], 'each job delivered once').to.deep.equal(Array.from({ length: 6 }, () => [1]));
+    expect(recorder.seen('/v1/heartbeat', 'PATCH').length, 'heartbeats of the waiting jobs').to.be.greaterThan(0);
+    expect(await drain(queue)).to.deep.equal([]);
+  });
+
   it('with concurrency 1, runs one job at a time, in order', async () => {
     const queue = uniqueQueue('conc');
     await enqueueBatch(Array.from({ length: 6 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));

@@ -43,6 +43,8 @@ describe('Worker: options, events and logging', () => {
       [{ queue: 'q' }, /baseUrl/],
       [{ ...base, concurrency: 0 }, /concurrency/],
       [{ ...base, concurrency: 1.5 }, /concurrency/],
+      [{ ...base, prefetch: -1 }, /prefetch/],
+      [{ ...base, prefetch: 1001 }, /prefetch/],
       [{ ...base, wait: 61 }, /wait/],
       [{ ...base, pollInterval: 0 }, /pollInterval/],
       [{ ...base, pollInterval: 200, maxPollInterval: 100 }, /maxPollInterval/],
@@ -55,7 +57,7 @@ describe('Worker: options, events and logging', () => {
       expect(error, JSON.stringify(options)).to.be.instanceOf(TypeError).with.property('message').that.matches(message);
       expect(worker.running).to.equal(false);
     }
-    expect(workerDefaults).to.include({ concurrency: 1, wait: 30, pollInterval: 100, maxPollInterval: 5000, shutdownTimeout: 25_000, completionBatchWindowMs: 5 });
+    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 0, wait: 30, pollInterval: 100, maxPollInterval: 5000, shutdownTimeout: 25_000, completionBatchWindowMs: 5 });
   });
 
   it('coalesces completions that come close together into one POST /v1/complete/batch', async () => {

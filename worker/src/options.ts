@@ -18,6 +18,14 @@ export interface WorkerOptions<P = unknown, S = unknown> {
   /** The most jobs in `process` at once, 1..1000. Default 1. */
   concurrency?: number;
   /**
+   * How many jobs, 0..1000, the worker may lease beyond `concurrency` to start as soon as a
+   * slot frees, without waiting for a poll. Default 0. A prefetched job is leased (its
+   * heartbeats run while it waits) and no other worker can take it, and `stop()` runs it
+   * like any job in hand: worth it for many short jobs (a few times the throughput), not for
+   * long ones.
+   */
+  prefetch?: number;
+  /**
    * Seconds a poll may wait on the server for a job (long poll), 0..60. Default 30: an idle
    * worker sends one request per 30 s and gets a new job as soon as it is enqueued. 0 polls
    * without waiting and backs off between empty answers (for servers without long poll).
@@ -47,6 +55,7 @@ export interface StartOptions {
 
 export const workerDefaults = Object.freeze({
   concurrency: 1,
+  prefetch: 0,
   wait: 30,
   pollInterval: 100,
   maxPollInterval: 5_000,
@@ -61,6 +70,7 @@ export interface Settings<P, S> {
   client: RelayClient<P, S>;
   queue: string;
   concurrency: number;
+  prefetch: number;
   wait: number;
   pollInterval: number;
   maxPollInterval: number;
@@ -75,6 +85,7 @@ export const optionNames = [
   'client',
   'queue',
   'concurrency',
+  'prefetch',
   'wait',
   'pollInterval',
   'maxPollInterval',
@@ -101,6 +112,8 @@ export function resolveSettings<P, S>(given: WorkerOptions<P, S>, properties: Wo
 
   const concurrency = pick('concurrency') ?? workerDefaults.concurrency;
   check(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1000, 'concurrency', 'an integer in 1..1000', concurrency);
+  const prefetch = pick('prefetch') ?? workerDefaults.prefetch;
+  check(Number.isInteger(prefetch) && prefetch >= 0 && prefetch <= 1000, 'prefetch', 'an integer in 0..1000', prefetch);
   const wait = pick('wait') ?? workerDefaults.wait;
   check(isNumber(wait) && wait >= 0 && wait <= 60, 'wait', 'a number of seconds in 0..60', wait);
   const pollInterval = pick('pollInterval') ?? workerDefaults.pollInterval;
@@ -118,6 +131,7 @@ export function resolveSettings<P, S>(given: WorkerOptions<P, S>, properties: Wo
     client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, ...nodeTransport() }),
     queue,
     concurrency,
+    prefetch,
     wait,
     pollInterval,
     maxPollInterval,

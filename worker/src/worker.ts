@@ -1,8 +1,8 @@
 /**
- * The worker runtime: a poll loop that leases at most as many jobs as it has free slots,
- * runs each in `process` under p-limit, keeps it alive with heartbeats, and completes it when
- * `process` resolves or fails it when `process` throws. `stop()` ends polling at once and
- * waits for the jobs in hand.
+ * The worker runtime: a poll loop that leases at most as many jobs as it has free slots
+ * (plus `prefetch` waiting for one), runs each in `process` under p-limit, keeps it alive
+ * with heartbeats, and completes it when `process` resolves or fails it when `process`
+ * throws. `stop()` ends polling at once and waits for the jobs in hand.
  */
 import { EventEmitter } from 'node:events';
 import { RetryableError, type FailResult, type Job as LeasedJob } from '@relay-ts/client';
@@ -54,6 +54,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   protected client?: WorkerOptions<P, S>['client'];
   protected queue?: string;
   protected concurrency?: number;
+  protected prefetch?: number;
   protected wait?: number;
   protected pollInterval?: number;
   protected maxPollInterval?: number;
@@ -82,11 +83,12 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   /** The jobs in hand (leased and not yet settled), each with the task that runs it. */
   readonly #jobs = new Map<RunningJob<P, S>, Promise<void>>();
   /**
-   * How many jobs are in `process` (the slots taken). A job leaves its slot when its handler
-   * returns, before its completion reaches the server: the next poll then overlaps the
-   * completion instead of waiting for it, and the run_id fence keeps a late completion safe.
+   * How many jobs are in `process` or waiting for a slot (prefetched). A job leaves when its
+   * handler returns, before its completion reaches the server: the next poll then overlaps
+   * the completion instead of waiting for it, and the run_id fence keeps a late completion
+   * safe.
    */
-  #busy = 0;
+  #held = 0;
   /** Wakes the poll loop: a slot was freed, a poll was answered, or stop() came. */
   #wake: (() => void) | undefined;
   #removeSignalHandlers: (() => void) | undefined;
@@ -103,7 +105,12 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
 
   /** How many jobs are in `process` now: the slots taken. */
   get runningJobs(): number {
-    return this.#busy;
+    return this.#limit?.activeCount ?? 0;
+  }
+
+  /** How many prefetched jobs are waiting for a slot now (see the `prefetch` option). */
+  get waitingJobs(): number {
+    return this.#limit?.pendingCount ?? 0;
   }
 
   /** How many jobs the worker holds now (in `process`, or being completed or failed). */
@@ -119,7 +126,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     this.#settings = settings;
     this.#limit = pLimit(settings.concurrency);
     // Nothing else can join a batch of completions while no handler is running.
-    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#busy === 0);
+    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0);
     this.#polling = new AbortController();
     this.#forced = new AbortController();
     this.#stopped = undefined;
@@ -130,7 +137,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     this.#loop = this.#poll(settings, polling).catch((error: unknown) => {
       log(settings.logger, 'error', 'the poll loop ended unexpectedly', { queue: settings.queue, error });
     });
-    log(settings.logger, 'info', 'worker started', { queue: settings.queue, concurrency: settings.concurrency, wait: settings.wait });
+    log(settings.logger, 'info', 'worker started', { queue: settings.queue, concurrency: settings.concurrency, prefetch: settings.prefetch, wait: settings.wait });
     await firstPoll;
   }
 
@@ -203,12 +210,13 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
    * Leases jobs for the free slots. Idle, one poll is under way at a time (a long poll with
    * the default `wait`). Under a backlog (the last poll was answered with every job it asked
    * for), slots freed while a poll is under way get a second one at once instead of waiting
-   * for the first to come back. Never asks for more jobs than its slots hold: slots taken
-   * plus jobs asked for stay within `concurrency`. (Splitting the free slots over two polls
-   * on purpose was measured too: more requests per job, fewer jobs per second.)
+   * for the first to come back. Never asks for more jobs than its slots hold: jobs held
+   * plus jobs asked for stay within `concurrency` + `prefetch`. (Splitting the free slots
+   * over two polls on purpose was measured too: more requests per job, fewer jobs per
+   * second.)
    */
   async #poll(settings: Settings<P, S>, polling: () => void): Promise<void> {
-    const { client, queue, concurrency, wait, pollInterval, maxPollInterval, logger } = settings;
+    const { client, queue, concurrency, prefetch, wait, pollInterval, maxPollInterval, logger } = settings;
     const stop = this.#polling.signal;
     const underWay = new Set<Promise<void>>();
     let asked = 0;
@@ -267,7 +275,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
           await pause(delay, stop);
           continue;
         }
-        const free = concurrency - this.#busy - asked;
+        const free = concurrency + prefetch - this.#held - asked;
         if (free > 0 && pauseMs === 0 && underWay.size < (backlog ? 2 : 1)) {
           send(free);
           polling();
@@ -309,11 +317,11 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     };
     const job = new RunningJob(leased, context);
     let slotTaken = true;
-    this.#busy++;
+    this.#held++;
     const freeSlot = () => {
       if (!slotTaken) return;
       slotTaken = false;
-      this.#busy--;
+      this.#held--;
       this.#wake?.();
     };
     const task = this.#run(job, settings, freeSlot)
