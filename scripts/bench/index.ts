@@ -23,7 +23,9 @@
  * --synchronous-commit: ALTER DATABASE ... SET synchronous_commit for the run (reset after),
  * e.g. off to see what is left when commits do not wait for the WAL flush.
  * Environment: BENCH_SERVER_CONNECTIONS (the server's pool, default 10),
- * BENCH_COMPLETION_WINDOW_MS (the worker's batched completion window, default 5).
+ * BENCH_COMPLETION_WINDOW_MS (the worker's batched completion window, default 5),
+ * BENCH_PREFETCH_PER_SLOT (the worker's prefetch as a multiple of its concurrency, default 1;
+ * 0 measures the worker's default, no prefetch).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -89,6 +91,12 @@ const config = {
   serverConnections: Number(process.env.BENCH_SERVER_CONNECTIONS ?? 10),
   /** completionBatchWindowMs of the worker for "batched completion" (the worker's default is 5). */
   completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
+  /**
+   * The worker's prefetch in the processing phases, as a multiple of its concurrency: 1 (its
+   * fastest setting for instant jobs, as the peers were measured at theirs); 0 for the
+   * worker's default, no prefetch.
+   */
+  prefetchPerSlot: Number(process.env.BENCH_PREFETCH_PER_SLOT ?? 1),
   /** ALTER DATABASE ... SET synchronous_commit for the run (e.g. off: no WAL flush wait per commit); unset: the server's. */
   synchronousCommit: flag('--synchronous-commit'),
 };
@@ -194,6 +202,9 @@ interface Variant {
 const jobsFor = new Map<string, number>();
 const variantId = (v: Pick<Variant, 'system' | 'key'>) => `${v.system}:${v.key}`;
 
+const prefetchFor = (concurrency: number) => Math.round(concurrency * config.prefetchPerSlot);
+const prefetchLabel = (concurrency: number) => (prefetchFor(concurrency) > 0 ? `, prefetch ${prefetchFor(concurrency)}` : '');
+
 function phases(): Variant[][] {
   const enqueued = (label: string, r: TimedRun) => checkEnqueued(label, r.jobs);
   const processed = (label: string, r: TimedRun) => checkProcessed(label, r as ProcessRun);
@@ -223,9 +234,9 @@ function phases(): Variant[][] {
       phase.push({
         system: 'relay',
         key: `process_${how}_c${concurrency}`,
-        label: `process, complete ${how}, worker concurrency ${concurrency}`,
+        label: `process, complete ${how}, worker concurrency ${concurrency}${prefetchLabel(concurrency)}`,
         preloaded: true,
-        run: (_, r, n) => r.process(QUEUE, n, { concurrency, completionWindowMs: batched ? config.completionWindowMs : 0 }),
+        run: (_, r, n) => r.process(QUEUE, n, { concurrency, prefetch: prefetchFor(concurrency), completionWindowMs: batched ? config.completionWindowMs : 0 }),
         check: processed,
       });
     }
@@ -366,7 +377,7 @@ async function sqlRun(run: number): Promise<void> {
           m = await measure(run, server, () =>
             kind.key === 'enqueue'
               ? relay.enqueueSingle(QUEUE, n, config.producers)
-              : relay.process(QUEUE, n, { concurrency: 8, completionWindowMs: batched ? config.completionWindowMs : 0, heartbeat }),
+              : relay.process(QUEUE, n, { concurrency: 8, prefetch: prefetchFor(8), completionWindowMs: batched ? config.completionWindowMs : 0, heartbeat }),
           );
         } finally {
           await server.stop();
@@ -457,7 +468,7 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
     for (const c of config.concurrencies) {
       throughput.push(
         figure(
-          `process, complete ${how}, worker concurrency ${c}`,
+          `process, complete ${how}, worker concurrency ${c}${prefetchLabel(c)}`,
           'jobs/s',
           'higher',
           pick('baseline', `process_${how}`, tput),
@@ -587,7 +598,7 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
       `commit ${info.source.commit}${info.source.uncommitted.length ? ` with uncommitted changes in ${info.source.uncommitted.join(', ')}` : ''}`,
     '',
     `${fixedJobs ? `${config.jobs} jobs per phase` : `Up to ${config.jobs} jobs per phase (fewer when the warm-up showed it would take over ${config.phaseSeconds} s; counts in the table)`}, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
-      `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms.`,
+      `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms, worker prefetch ${config.prefetchPerSlot} × its concurrency in the processing phases.`,
     '',
     '## Throughput and latency',
     '',
@@ -597,7 +608,7 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     table(f.cpu),
     '',
-    '## SQL (relay: worker concurrency 8; each count on a fresh server)',
+    `## SQL (relay: worker concurrency 8${prefetchLabel(8)}; each count on a fresh server)`,
     '',
     table(f.sql),
     '',

@@ -16,6 +16,8 @@ export interface WorkerRunOptions {
   heartbeat?: boolean;
   /** The worker's completionBatchWindowMs: 0 completes each job with its own DELETE /v1/complete. */
   completionWindowMs?: number;
+  /** The worker's prefetch (jobs leased beyond concurrency); default 0. */
+  prefetch?: number;
 }
 
 /**
@@ -107,7 +109,7 @@ export class Relay {
    */
   async process(queue: string, n: number, options: WorkerRunOptions): Promise<ProcessRun> {
     const worker = new CountingWorker<{ i: number }>(
-      { baseUrl: this.baseUrl, queue, concurrency: options.concurrency, completionBatchWindowMs: options.completionWindowMs ?? 0 },
+      { baseUrl: this.baseUrl, queue, concurrency: options.concurrency, prefetch: options.prefetch ?? 0, completionBatchWindowMs: options.completionWindowMs ?? 0 },
       n,
       undefined,
       options.heartbeat,
