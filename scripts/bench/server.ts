@@ -3,7 +3,7 @@
  * its CPU time is read from /proc/<pid>/stat, apart from the bench process's own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,17 @@ function snapshotBin(): string {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   bin = join(dir, 'server', 'dist', 'bin.js');
   return bin;
+}
+
+/**
+ * The node flags of the binary's `#!/usr/bin/env -S node <flags>` line: the server runs as
+ * `relay-server` (and `npm start`) runs it.
+ */
+export function shebangFlags(bin: string): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node((?:\s+\S+)*)\s*$/.exec(first);
+  if (!match) throw new Error(`${bin}: unexpected first line ${JSON.stringify(first)}`);
+  return match[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
 export interface ServerOptions {
@@ -62,7 +73,8 @@ export class ServerProcess {
   }
 
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), snapshotBin()], {
+    const bin = snapshotBin();
+    const child = spawn(process.execPath, [...shebangFlags(bin), ...(options.nodeArgs ?? []), bin], {
       env: {
         ...process.env,
         DATABASE_URL: options.databaseUrl,

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { watch } from 'node:fs';
+import { once } from 'node:events';
+import { readFileSync, watch } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { defaults } from '../../server/src/index.js';
@@ -72,6 +73,21 @@ describe('relay-server binary', function () {
     it('accepts -h too', () => {
       expect(short.code).to.equal(0);
       expect(short.stdout).to.equal(long.stdout);
+    });
+
+    it('runs through its own first line (`#!/usr/bin/env -S node <flags>`), whose node flags npm start passes too', async () => {
+      const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+      const shebang = /^#!\/usr\/bin\/env (-S node( --[\w-]+=\S+)+)$/.exec(first);
+      expect(shebang, first).to.not.equal(null);
+      // As the kernel runs it: the rest of the line is one argument of env.
+      const child = spawn('/usr/bin/env', [shebang![1]!, BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const [code] = (await once(child, 'exit')) as [number];
+      expect(code).to.equal(0);
+      expect(out).to.equal(long.stdout);
+      const start = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
+      expect(start).to.equal(`node${shebang![1]!.slice('-S node'.length)} server/dist/bin.js`);
     });
   });
 
