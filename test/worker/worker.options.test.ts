@@ -60,36 +60,34 @@ describe('Worker: options, events and logging', () => {
     expect(workerDefaults).to.include({ concurrency: 1, prefetch: 0, wait: 30, pollInterval: 100, maxPollInterval: 5000, shutdownTimeout: 25_000, completionBatchWindowMs: 5 });
   });
 
-  it('coalesces completions that come close together into one POST /v1/complete/batch', async () => {
+  /** Runs n jobs of a new queue through a worker of concurrency n; the batch completion requests it sent. */
+  async function completionBatches(n: number, handler: () => Promise<void>): Promise<Array<Array<{ job_id: string; run_id?: string }>>> {
     const queue = uniqueQueue('batch');
-    await enqueueBatch(Array.from({ length: 10 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    await enqueueBatch(Array.from({ length: n }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
     const recorder = new Recorder();
-    const worker = new FnWorker(async () => { await sleep(20); }, { client: recorder.client(), queue, concurrency: 10 });
+    const worker = new FnWorker(handler, { client: recorder.client(), queue, concurrency: n });
     let completed = 0;
     worker.on('completed', () => completed++);
     await worker.start();
-    await eventually(async () => completed === 10, 5000);
+    await eventually(async () => completed === n, 5000);
     await worker.stop();
-    const batches = recorder.seen('/v1/complete/batch');
+    expect(recorder.seen('/v1/complete', 'DELETE')).to.deep.equal([]);
+    return recorder.seen('/v1/complete/batch').map((b) => JSON.parse(b.body) as Array<{ job_id: string; run_id?: string }>);
+  }
+
+  it('coalesces completions that come close together into one POST /v1/complete/batch', async () => {
+    const batches = await completionBatches(10, async () => {
+      await sleep(20);
+    });
     expect(batches.length).to.be.within(1, 3);
-    const refs = batches.flatMap((b) => JSON.parse(b.body) as Array<{ job_id: string; run_id?: string }>);
+    const refs = batches.flat();
     expect(refs.map((r) => r.job_id).sort()).to.deep.equal(Array.from({ length: 10 }, (_, i) => `j${i}`).sort());
     expect(refs.every((r) => typeof r.run_id === 'string')).to.equal(true);
-    expect(recorder.seen('/v1/complete', 'DELETE')).to.deep.equal([]);
   });
 
   it('coalesces the completions of jobs that finish at once, even when no handler is left running', async () => {
-    const queue = uniqueQueue('instant');
-    await enqueueBatch(Array.from({ length: 50 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
-    const recorder = new Recorder();
-    const worker = new FnWorker(async () => undefined, { client: recorder.client(), queue, concurrency: 50 });
-    let completed = 0;
-    worker.on('completed', () => completed++);
-    await worker.start();
-    await eventually(async () => completed === 50, 5000);
-    await worker.stop();
-    const batches = recorder.seen('/v1/complete/batch');
-    const sizes = batches.map((b) => (JSON.parse(b.body) as unknown[]).length);
+    const batches = await completionBatches(50, async () => undefined);
+    const sizes = batches.map((b) => b.length);
     expect(sizes.reduce((a, b) => a + b, 0)).to.equal(50);
     expect(batches.length, `batch sizes ${sizes.join(', ')}`).to.be.at.most(3);
   });
