@@ -23,8 +23,13 @@ export function cacheValidatorRouteMatchers(): void {
   const original = mod.pathToRegexp;
   if (typeof original !== 'function' || (original as { cached?: boolean }).cached) return;
   const cache = new Map<string, unknown>();
+  // Called for every route scanned on every request: no allocation on the way to a hit.
+  const plainOptions = (options: Record<string, unknown> | undefined) => {
+    for (const k in options) if (k !== 'sensitive' && k !== 'strict') return false;
+    return true;
+  };
   const cached = function (this: unknown, path: unknown, options?: Record<string, unknown>, ...rest: unknown[]): unknown {
-    const plain = typeof path === 'string' && rest.length === 0 && (options === undefined || Object.keys(options).every((k) => k === 'sensitive' || k === 'strict'));
+    const plain = typeof path === 'string' && rest.length === 0 && plainOptions(options);
     if (!plain) return Reflect.apply(original, this, [path, options, ...rest]);
     const key = `${options?.sensitive ? 1 : 0}${options?.strict ? 1 : 0}${path}`;
     let hit = cache.get(key);
