@@ -84,6 +84,35 @@ describe('Worker: stop()', () => {
     expect(again).to.include({ id: 'stuck', attempt: 2 });
   });
 
+  it('a prefetched job still waiting for its slot when shutdownTimeout ends never starts, and stays leased', async function () {
+    this.timeout(10_000);
+    const queue = uniqueQueue('stop');
+    await enqueue({ id: 'first', queue, timeout: 2, max_retries: 1 });
+    await enqueue({ id: 'second', queue, timeout: 2, max_retries: 1 });
+    const recorder = new Recorder();
+    const startedIds: string[] = [];
+    const worker = new FnWorker(
+      async () => {
+        await sleep(1500);
+      },
+      { client: recorder.client(), queue, concurrency: 1, prefetch: 1, shutdownTimeout: 300 },
+    );
+    worker.on('started', (job) => startedIds.push(job.id));
+    await worker.start();
+    await eventually(async () => worker.waitingJobs === 1, 3000);
+    await worker.stop();
+    await sleep(1600); // past the moment the first handler returns and frees the slot
+    expect(startedIds).to.deep.equal(['first']);
+    expect(recorder.seen('/v1/complete/batch')).to.deep.equal([]);
+    // Neither was completed or failed: both come back when their leases run out.
+    const back: string[] = [];
+    await eventually(async () => {
+      back.push(...(await drain(queue)).map((j) => j.id));
+      return back.length >= 2;
+    }, 4000);
+    expect(back.sort()).to.deep.equal(['first', 'second']);
+  });
+
   it('stop() twice returns the same promise; start() again afterwards polls again', async () => {
     const queue = uniqueQueue('stop');
     const done: string[] = [];

@@ -340,6 +340,8 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     // The limit holds the handler only: a job's completion or failure is sent after its slot
     // went to the next job, or the slowest completion would hold back every new job.
     await this.#limit!(async () => {
+      // A prefetched job that stop() gave up on while it waited for its slot never starts.
+      if (job.status !== 'running') return;
       log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
       this.#emit('started', job);
       try {
