@@ -22,7 +22,12 @@ describe('Worker: heartbeats', () => {
     );
     let completed = 0;
     worker.on('completed', () => completed++);
+    const started = gate();
+    worker.on('started', () => started.open());
     await worker.start();
+    // start() resolves once the first poll is sent, not once the server has it: the other
+    // consumer below could otherwise take the job first.
+    await started.promise;
 
     // Meanwhile another consumer polls the queue: it must never get the job.
     let stolen = 0;
