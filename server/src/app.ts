@@ -55,7 +55,7 @@ export function createApp(options: AppOptions): Express {
       validateFormats: true,
     }),
   );
-  app.use(routes(store, options.longPoll, options.databaseKind));
+  routes(app, store, options.longPoll, options.databaseKind);
   app.use(errorHandler(logger));
   return app;
 }

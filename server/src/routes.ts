@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import type { Express, Request, Response } from 'express';
 import type { DatabaseKind } from './db/index.js';
 import type { JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
@@ -41,62 +41,63 @@ function disconnected(req: Request, res: Response): AbortSignal {
   return controller.signal;
 }
 
-export function routes(store: Store, longPoll: LongPoll, databaseKind: DatabaseKind): Router {
-  const router = Router();
-
-  router.post('/enqueue', async (req, res) => {
-    await store.enqueue(req.body as NewJob);
-    res.status(202).end();
-  });
-
-  router.post('/enqueue/batch', async (req, res) => {
-    await store.enqueueBatch(req.body as NewJob[]);
-    res.status(202).end();
-  });
-
-  router.get(['/v1/next', '/next'], async (req, res) => {
+/**
+ * Registered on the app itself, busiest first: Express tries routes in order, and a nested
+ * Router cost every request one more dispatch (a quarter of the server's allocations per job
+ * were the router's).
+ */
+export function routes(app: Express, store: Store, longPoll: LongPoll, databaseKind: DatabaseKind): void {
+  app.get(['/v1/next', '/next'], async (req, res) => {
     const { queue, num_jobs, wait } = req.query as unknown as { queue: string; num_jobs?: number; wait?: number };
     const jobs = await longPoll.next(queue, num_jobs ?? 1, wait ?? 0, disconnected(req, res));
     if (jobs.length === 0) res.status(204).end();
     else res.status(200).json(jobs);
   });
 
-  router.patch(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
-    const { queue, job_id, run_id } = jobQuery(req);
-    await store.heartbeat(queue, job_id, stateUpdate(req), run_id);
-    res.status(202).end();
-  });
-
-  router.post('/reschedule', async (req, res) => {
-    await store.reschedule(req.body as RescheduleRequest);
-    res.status(202).end();
-  });
-
-  router.delete(['/v1/complete', '/complete'], async (req, res) => {
+  app.delete(['/v1/complete', '/complete'], async (req, res) => {
     const { queue, job_id, run_id } = jobQuery(req);
     await store.complete(queue, job_id, run_id);
     res.status(200).end();
   });
 
-  router.post('/v1/complete/batch', async (req, res) => {
+  app.post('/enqueue', async (req, res) => {
+    await store.enqueue(req.body as NewJob);
+    res.status(202).end();
+  });
+
+  app.post('/v1/complete/batch', async (req, res) => {
     res.status(200).json(await store.completeBatch(req.body as JobRef[]));
   });
 
-  router.post('/v1/fail', async (req, res) => {
+  app.patch(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
+    const { queue, job_id, run_id } = jobQuery(req);
+    await store.heartbeat(queue, job_id, stateUpdate(req), run_id);
+    res.status(202).end();
+  });
+
+  app.post('/enqueue/batch', async (req, res) => {
+    await store.enqueueBatch(req.body as NewJob[]);
+    res.status(202).end();
+  });
+
+  app.post('/v1/fail', async (req, res) => {
     const { queue, job_id, run_id } = jobQuery(req);
     const body = (req.body ?? {}) as { error?: string; retry_in?: number };
     res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error: body.error, retryIn: body.retry_in }));
   });
 
-  router.get('/v1/failed', async (req, res) => {
+  app.post('/reschedule', async (req, res) => {
+    await store.reschedule(req.body as RescheduleRequest);
+    res.status(202).end();
+  });
+
+  app.get('/v1/failed', async (req, res) => {
     const { queue, job_id, limit } = req.query as unknown as { queue: string; job_id?: string; limit?: number };
     res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
   });
 
-  router.get('/health', async (_req, res) => {
+  app.get('/health', async (_req, res) => {
     await store.ping();
     res.status(200).json({ status: 'ok', database: databaseKind });
   });
-
-  return router;
 }
