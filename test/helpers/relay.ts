@@ -74,7 +74,7 @@ export async function call<T = any>(method: string, path: string, options: CallO
     body = JSON.stringify(options.json);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(url, { method, headers, body });
+  const res = await fetch(url, { method, headers, body: typeof body === 'string' || body === undefined ? body : new Uint8Array(body) });
   const text = await res.text();
   const type = res.headers.get('content-type') ?? '';
   const parsed = text && /json/.test(type) ? JSON.parse(text) : undefined;
