@@ -6,7 +6,7 @@ import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
-import { LongPoll } from './long-poll.js';
+import { LongPoll, type Reservation } from './long-poll.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
 import { Store } from './store.js';
 
@@ -35,7 +35,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     minIntervalMs: 10,
     logger,
   });
-  const store = new Store(db, (queues) => notifier.jobsAvailable(queues));
+  const store: Store = new Store(
+    db,
+    (queues) => notifier.jobsAvailable(queues),
+    (queue): Reservation | undefined => longPoll.reserve(queue),
+  );
   const longPoll = new LongPoll(store, { recheckMs: 1000 });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const app = createApp({

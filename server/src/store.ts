@@ -1,5 +1,6 @@
 import type { Database, Statement } from './db/index.js';
 import { Coalescer } from './coalescer.js';
+import type { Reservation } from './long-poll.js';
 import { JobExistsError, JobNotFoundError, ServiceUnavailableError, UnprocessableError, toRelayError } from './errors.js';
 import type {
   CompleteBatchResult,
@@ -33,8 +34,29 @@ const INSERT_JOBS = `INSERT INTO relay_jobs (queue, id, timeout, max_retries, pa
 
 const ENQUEUE_EACH: Statement = {
   name: 'relay_enqueue_each',
-  // Params: $1 the jobs as a JSON array. Returns (queue, id) of each job stored.
-  text: `${INSERT_JOBS} RETURNING queue, id`,
+  // Params: $1 the jobs as a JSON array, $2 the 1-based positions of those to store already
+  // leased to a waiting long poll (hand-off). A position is leased only when its queue has no
+  // older job ready (FIFO: the waiter would otherwise claim that one first). Jobs in array
+  // order, so seq follows it; a (queue, id) that exists or repeats is skipped, the first wins.
+  // Returns (queue, id) of each job stored, and the delivery of each one leased.
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, run_id, attempt, lease_expires_at)
+           SELECT j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
+                  NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now()),
+                  CASE WHEN h.leased THEN nextval('relay_run_seq') END,
+                  CASE WHEN h.leased THEN 1 ELSE 0 END,
+                  CASE WHEN h.leased THEN now() + j.timeout * interval '1 second' END
+           FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
+                  AS (queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz))
+                WITH ORDINALITY AS j(queue, id, timeout, max_retries, payload, state, run_at, ord)
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN j.ord = ANY($2::bigint[]) THEN NOT EXISTS (
+                      SELECT 1 FROM relay_jobs w WHERE w.queue = j.queue AND w.run_id IS NULL AND w.run_at <= now())
+                    ELSE false END AS leased) h
+           ORDER BY j.ord
+           ON CONFLICT DO NOTHING
+           RETURNING queue, id, run_id::text AS run_id, attempt, timeout, max_retries,
+                     CASE WHEN run_id IS NOT NULL THEN payload END AS payload,
+                     CASE WHEN run_id IS NOT NULL THEN state END AS state, run_at`,
 };
 
 const ENQUEUE_BATCH: Statement = {
@@ -229,6 +251,20 @@ function withoutNullState<T extends { state?: Json }>(job: T, state: Json | null
   return job;
 }
 
+type LeasedRow = JobRow & { attempt: number; run_id: string };
+
+/** What ENQUEUE_EACH returns per job stored: payload and state only for a leased one. */
+type EnqueuedRow = Omit<LeasedRow, 'run_id'> & { run_id: string | null };
+
+/** The fields every job the API returns has, from a row. */
+function jobFields(r: JobRow) {
+  return { id: r.id, queue: r.queue, timeout: r.timeout, max_retries: r.max_retries, payload: r.payload, run_at: iso(r.run_at) };
+}
+
+function leasedJob(r: LeasedRow): LeasedJob {
+  return withoutNullState<LeasedJob>({ ...jobFields(r), attempt: r.attempt, run_id: r.run_id }, r.state);
+}
+
 /** Told which queues just got jobs a `next` could take (to wake long polls). */
 export type AvailabilityListener = (queues: string[]) => void;
 
@@ -244,6 +280,8 @@ export class Store {
   constructor(
     private readonly db: Database,
     private readonly onAvailable: AvailabilityListener = () => undefined,
+    /** Sets aside a waiting long poll of a queue, to store new jobs already leased to it. */
+    private readonly reserve: (queue: string) => Reservation | undefined = () => undefined,
   ) {}
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
@@ -260,12 +298,19 @@ export class Store {
     return stored;
   }
 
-  /** Stores single enqueues together; each job not stored gets its JobExistsError. */
+  /**
+   * Stores single enqueues together; each job not stored gets its JobExistsError. Where a
+   * long poll waits on a job's queue, the job is stored leased to it (a hand-off: the waiter
+   * gets it without a claim of its own), unless an older job of that queue is ready.
+   */
   private async enqueueEach(jobs: NewJob[]): Promise<Array<undefined | Error>> {
-    let rows: Array<{ queue: string; id: string }>;
+    const reservations = this.reserveWaiters(jobs);
+    const positions = [...reservations.values()].flatMap((r) => r.positions);
+    let rows: EnqueuedRow[];
     try {
-      ({ rows } = await this.db.query<{ queue: string; id: string }>(ENQUEUE_EACH, [json(jobs)]));
+      ({ rows } = await this.db.query<EnqueuedRow>(ENQUEUE_EACH, [json(jobs), positions]));
     } catch (err) {
+      for (const { reservation } of reservations.values()) reservation.cancel();
       // A value the database refuses must fail only the request that sent it.
       if (jobs.length > 1 && toRelayError(err) instanceof UnprocessableError) {
         return Promise.all(
@@ -279,35 +324,48 @@ export class Store {
       }
       throw err;
     }
+    const leased = new Map<string, LeasedJob[]>();
+    const waiting = new Set<string>();
+    for (const row of rows) {
+      if (row.run_id === null) waiting.add(row.queue);
+      else leased.set(row.queue, [...(leased.get(row.queue) ?? []), leasedJob(row as LeasedRow)]);
+    }
+    for (const [queue, { reservation }] of reservations) {
+      const handed = leased.get(queue);
+      if (handed) reservation.deliver(handed);
+      else reservation.cancel();
+    }
     const stored = new Set(rows.map((r) => key(r.queue, r.id)));
-    const queues = new Set<string>();
-    const results = jobs.map((job) => {
-      // The first of two requests for one (queue, id) is the one stored.
-      if (!stored.delete(key(job.queue, job.id))) return new JobExistsError(job.queue, job.id);
-      queues.add(job.queue);
-      return undefined;
-    });
-    if (queues.size > 0) this.onAvailable([...queues]);
+    // The first of two requests for one (queue, id) is the one stored.
+    const results = jobs.map((job) => (stored.delete(key(job.queue, job.id)) ? undefined : new JobExistsError(job.queue, job.id)));
+    if (waiting.size > 0) this.onAvailable([...waiting]);
     return results;
   }
 
+  /**
+   * For each queue of jobs with a waiting long poll, that waiter and the 1-based positions of
+   * the jobs to lease to it (at most as many as it asked for). Only queues whose jobs here all
+   * run now (no run_at): a job due later, or one with an earlier run_at, goes the usual way.
+   */
+  private reserveWaiters(jobs: NewJob[]): Map<string, { reservation: Reservation; positions: number[] }> {
+    const byQueue = new Map<string, number[]>();
+    const excluded = new Set<string>();
+    jobs.forEach((job, i) => {
+      if (job.run_at !== undefined) excluded.add(job.queue);
+      else byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), i + 1]);
+    });
+    const reservations = new Map<string, { reservation: Reservation; positions: number[] }>();
+    for (const [queue, positions] of byQueue) {
+      if (excluded.has(queue)) continue;
+      const reservation = this.reserve(queue);
+      if (reservation) reservations.set(queue, { reservation, positions: positions.slice(0, reservation.limit) });
+    }
+    return reservations;
+  }
+
   async next(queue: string, limit: number): Promise<LeasedJob[]> {
-    const { rows } = await this.db.query<JobRow & { attempt: number; run_id: string }>(NEXT, [queue, limit]);
-    return rows.map((r) =>
-      withoutNullState<LeasedJob>(
-        {
-          id: r.id,
-          queue: r.queue,
-          timeout: r.timeout,
-          max_retries: r.max_retries,
-          payload: r.payload,
-          run_at: iso(r.run_at),
-          attempt: r.attempt,
-          run_id: r.run_id,
-        },
-        r.state,
-      ),
-    );
+    const { rows } = await this.db.query<LeasedRow>(NEXT, [queue, limit]);
+    return rows.map(leasedJob);
   }
 
   /** Undoes deliveries that never reached their client. */
@@ -389,12 +447,7 @@ export class Store {
     return rows.map((r) =>
       withoutNullState<FailedJob>(
         {
-          id: r.id,
-          queue: r.queue,
-          timeout: r.timeout,
-          max_retries: r.max_retries,
-          payload: r.payload,
-          run_at: iso(r.run_at),
+          ...jobFields(r),
           attempts: r.attempts,
           reason: r.reason,
           failed_at: iso(r.failed_at),

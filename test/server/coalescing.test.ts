@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { complete, drain, enqueue, uniqueQueue } from '../helpers/relay.js';
+import { call, complete, drain, enqueue, sleep, uniqueQueue } from '../helpers/relay.js';
 
 // Concurrent single enqueues and completes share statements on the server; each request must
 // still get exactly the answer it would have got alone.
@@ -23,6 +23,22 @@ describe('concurrent single requests', () => {
     results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 422 : 202));
     const ids = (await drain(queue)).map((j) => j.id).sort();
     expect(ids).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i)).filter((id) => id !== '7').sort());
+  });
+
+  it('a refused value among enqueues for a waiting long poll: the waiter still gets one good job, none is lost', async () => {
+    const queue = uniqueQueue();
+    const waiting = call('GET', '/v1/next', { query: { queue, wait: 10 } });
+    await sleep(200);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => enqueue({ id: String(i), queue, timeout: 30, payload: i === 7 ? 'bad\u0000' : i })),
+    );
+    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 422 : 202));
+    const handed = await waiting;
+    expect(handed.status).to.equal(200);
+    expect(handed.body).to.have.length(1);
+    expect(handed.body[0].attempt).to.equal(1);
+    const rest = (await drain(queue)).map((j) => j.id);
+    expect([handed.body[0].id, ...rest].sort()).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i)).filter((id) => id !== '7').sort());
   });
 
   it('completes of one job at once: exactly one 200, the rest 404', async () => {

@@ -50,6 +50,35 @@ describe('GET /v1/next?wait (long poll)', () => {
     expect(Date.now() - started).to.be.below(10_000);
   });
 
+  it('a job enqueued for a waiting request reaches it leased (attempt 1, a run_id that completes it), once', async () => {
+    const queue = uniqueQueue();
+    const pending = waitNext(queue, 20, 5);
+    await sleep(200);
+    await enqueue({ id: 'a', queue, timeout: 30, payload: { n: 1 }, state: { step: 2 } });
+    const res = await pending;
+    expect(res.status).to.equal(200);
+    expect(res.body).to.have.length(1);
+    expect(res.body[0]).to.include({ id: 'a', queue, attempt: 1, timeout: 30 });
+    expect(res.body[0].payload).to.deep.equal({ n: 1 });
+    expect(res.body[0].state).to.deep.equal({ step: 2 });
+    expect((await next(queue)).status, 'leased, so not given again').to.equal(204);
+    const done = await call('DELETE', '/v1/complete', { query: { queue, job_id: 'a', run_id: res.body[0].run_id } });
+    expect(done.status).to.equal(200);
+  });
+
+  it('keeps FIFO for a waiting request: an older job that became due goes before a new one', async () => {
+    const queue = uniqueQueue();
+    const pending = waitNext(queue, 20);
+    await sleep(100);
+    // Due in 300 ms: its notification comes too early, and the next re-check is ~1 s away.
+    await enqueue({ id: 'older', queue, timeout: 30, run_at: new Date(Date.now() + 300).toISOString() });
+    await sleep(450);
+    await enqueue({ id: 'newer', queue, timeout: 30 });
+    const res = await pending;
+    expect(res.body.map((j: { id: string }) => j.id)).to.deep.equal(['older']);
+    expect((await drain(queue)).map((j: { id: string }) => j.id)).to.deep.equal(['newer']);
+  });
+
   it('hands one job to exactly one of several waiters', async () => {
     const queue = uniqueQueue();
     const waiters = Array.from({ length: 5 }, () => waitNext(queue, 2));
