@@ -328,7 +328,11 @@ export class Store {
     const waiting = new Set<string>();
     for (const row of rows) {
       if (row.run_id === null) waiting.add(row.queue);
-      else leased.set(row.queue, [...(leased.get(row.queue) ?? []), leasedJob(row as LeasedRow)]);
+      else {
+        const list = leased.get(row.queue) ?? [];
+        list.push(leasedJob(row as LeasedRow));
+        leased.set(row.queue, list);
+      }
     }
     for (const [queue, { reservation }] of reservations) {
       const handed = leased.get(queue);
@@ -352,7 +356,11 @@ export class Store {
     const excluded = new Set<string>();
     jobs.forEach((job, i) => {
       if (job.run_at !== undefined) excluded.add(job.queue);
-      else byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), i + 1]);
+      else {
+        const positions = byQueue.get(job.queue) ?? [];
+        positions.push(i + 1);
+        byQueue.set(job.queue, positions);
+      }
     });
     const reservations = new Map<string, { reservation: Reservation; positions: number[] }>();
     for (const [queue, positions] of byQueue) {
