@@ -444,6 +444,8 @@ export class Store {
     ]);
     const row = rows[0];
     if (!row) throw new JobNotFoundError(queue, id, true);
+    // A retry may be due at once (retry_in 0): waiting polls must hear of it.
+    if (row.outcome === 'retrying') this.onAvailable([queue]);
     return row.outcome === 'failed' ? { outcome: 'failed' } : { outcome: 'retrying', run_at: iso(row.run_at) };
   }
 
