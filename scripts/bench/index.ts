@@ -10,7 +10,9 @@
  *
  * The database: BENCH_DATABASE_URL, else postgres://root@127.0.0.1:5432/relay_bench (created
  * when missing). Its relay tables are emptied between phases: do not point it at real data.
- * Output: bench-results/bench-<timestamp>.json and bench-results/latest.md.
+ * Output: bench-results/bench-<timestamp>.json and bench-results/latest.md. Before the runs,
+ * a loopback round trip between two idle processes is measured (probe.ts) and reported with
+ * the machine: the floor under the latency figures, which moves with the host.
  *
  * --quick: small numbers and one run, to check that the bench works (CI). Exits non-zero
  * when a phase fails or a job is lost or processed twice (in any mode).
@@ -48,6 +50,7 @@ import {
   waitBackendsGone,
 } from './db.js';
 import type { LatencyRun, ProcessRun, TimedRun } from './phases.js';
+import { loopbackRoundTrip, type RoundTrip } from './probe.js';
 import { runProfile } from './profile.js';
 import { RELAY_APPLICATION_NAME, Relay } from './relay.js';
 import { figure, table, type Figure } from './report.js';
@@ -533,12 +536,13 @@ async function main(): Promise<void> {
   }
   ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
   await ctl.connect();
-  const info = { machine: machine(), postgres: await postgresInfo(), source: source() };
+  const info = { machine: machine(), postgres: await postgresInfo(), source: source(), loopback: await loopbackRoundTrip(quick ? 200 : 2_000) };
   log(
     `relay-ts bench${quick ? ' (quick)' : ''}: ${info.machine.nproc} CPUs (${info.machine.cpuModel}), ${info.postgres.version.split(' on ')[0]}, Node ${info.machine.node}, ` +
       `load average ${info.machine.loadAverageAtStart}; database ${dbName}; ${config.runs} run(s) of up to ${config.jobs} jobs per phase` +
       (config.synchronousCommit ? `; synchronous_commit = ${config.synchronousCommit}` : ''),
   );
+  log(`loopback round trip between two idle processes: ${roundTrip(info.loopback)}`);
   try {
     for (let run = 1; run <= config.runs; run++) {
       await mainRun(run);
@@ -565,7 +569,7 @@ async function main(): Promise<void> {
     seconds,
     config,
     database: dbName,
-    machine: { ...info.machine, loadAverageAtEnd: loadAtEnd },
+    machine: { ...info.machine, loadAverageAtEnd: loadAtEnd, loopbackRoundTripMs: info.loopback },
     postgres: info.postgres,
     source: info.source,
     relayJobsSchema: schema,
@@ -586,7 +590,11 @@ async function main(): Promise<void> {
   }
 }
 
-function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited<ReturnType<typeof postgresInfo>>; source: ReturnType<typeof source> }, loadAtEnd: string, seconds: number, f: ReturnType<typeof figures>): string {
+function roundTrip(r: RoundTrip): string {
+  return `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} / max ${r.max.toFixed(2)} ms (${r.samples} pings)`;
+}
+
+function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited<ReturnType<typeof postgresInfo>>; source: ReturnType<typeof source>; loopback: RoundTrip }, loadAtEnd: string, seconds: number, f: ReturnType<typeof figures>): string {
   const m = info.machine;
   const runs = config.runs === 1 ? '1 run' : `median of ${config.runs} interleaved runs (min – max)`;
   return [
@@ -594,7 +602,7 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     `${new Date().toISOString()} · ${m.nproc} CPUs, ${m.cpuModel}, ${m.memoryGiB} GiB · ${info.postgres.version.split(' on ')[0]} ` +
       `(shared_buffers ${info.postgres.settings.shared_buffers} × 8 kB, synchronous_commit ${config.synchronousCommit ?? info.postgres.settings.synchronous_commit}) · Node ${m.node} · ` +
-      `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · ${seconds.toFixed(0)} s · ` +
+      `load average ${m.loadAverageAtStart} at start, ${loadAtEnd} at end · loopback round trip between two idle processes ${roundTrip(info.loopback)} · ${seconds.toFixed(0)} s · ` +
       `commit ${info.source.commit}${info.source.uncommitted.length ? ` with uncommitted changes in ${info.source.uncommitted.join(', ')}` : ''}`,
     '',
     `${fixedJobs ? `${config.jobs} jobs per phase` : `Up to ${config.jobs} jobs per phase (fewer when the warm-up showed it would take over ${config.phaseSeconds} s; counts in the table)`}, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
