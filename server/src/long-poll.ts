@@ -120,10 +120,10 @@ export class LongPoll {
     };
     // Registered before the first claim, so a job stored during that claim is not missed.
     this.add(queue, waiter);
-    let claim = !this.knownEmpty(queue);
+    let mustClaim = !this.knownEmpty(queue);
     try {
       while (!stopped()) {
-        if (claim) {
+        if (mustClaim) {
           waiter.busy = true;
           waiter.again = false;
           const jobs = await this.claim(queue, limit);
@@ -133,7 +133,7 @@ export class LongPoll {
             return jobs;
           }
         }
-        claim = true;
+        mustClaim = true;
         const left = deadline - Date.now();
         if (left <= 0) return [];
         if (waiter.again) continue;

@@ -18,7 +18,7 @@ class CountedDatabase {
   hold: Promise<void> | undefined;
   readonly db: Database;
 
-  constructor(private readonly inner: Database) {
+  constructor(inner: Database) {
     const query = (async (statement: Statement | string, params?: unknown[]) => {
       if (typeof statement !== 'string' && statement.name === 'relay_next') {
         this.claims++;
