@@ -286,12 +286,14 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * @description The job's id, unique within its queue. Any Unicode.
+         * @description The job's id, unique within its queue. Any Unicode but the NUL character (and no
+         *     unpaired surrogate). With its queue, at most 2048 bytes of UTF-8 (any ASCII id and queue
+         *     fit; a longer key is a 400).
          * @example invoice-1042
          */
         JobId: string;
         /**
-         * @description The queue's name. Any Unicode.
+         * @description The queue's name. Any Unicode but the NUL character (and no unpaired surrogate).
          * @example mail
          */
         QueueName: string;
@@ -308,7 +310,7 @@ export interface components {
          */
         MaxRetries: number;
         /**
-         * @description Any JSON value, returned verbatim to the worker.
+         * @description Any JSON value (within the nesting and string limits above), returned verbatim to the worker.
          * @example {
          *       "to": "ada@example.com"
          *     }
@@ -573,6 +575,31 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description Any other error, as problem+json: 403 (a Host or Origin the server does not serve),
+         *     404 (no such path), 405 (a method the path does not take), 408 (the request did not
+         *     arrive in time), 415 (a body that is not `application/json` in UTF-8, or any
+         *     `Content-Encoding` but `identity`), 417 (an `Expect` other than `100-continue`), 429
+         *     (over the server's connection or waiting-poll caps, with `Retry-After`), 431 (headers
+         *     over the limit), 503.
+         */
+        Problem: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:relay-ts:problem:unsupported-media-type",
+                 *       "title": "Unsupported Media Type",
+                 *       "status": 415,
+                 *       "detail": "Content-Encoding \"gzip\" is not accepted: send the body uncompressed"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description An unexpected error; the detail carries no SQL or stack trace. */
         InternalError: {
             headers: {
@@ -598,7 +625,11 @@ export interface components {
         JobIdQuery: components["schemas"]["JobId"];
         /** @description The delivery this call belongs to; when the job was delivered again since, the call changes nothing and answers 404. */
         RunIdQuery: components["schemas"]["RunId"];
-        /** @description How many jobs to lease at the most. */
+        /**
+         * @description How many jobs to lease at the most. The server answers at most its own maximum
+         *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
+         *     many as it has free workers. 0 asks for none: a 204 at once.
+         */
         NumJobs: number;
         /** @description Seconds to hold the request until a job is available (long poll); 0 answers at once. */
         Wait: number;
@@ -662,6 +693,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     enqueueBatch: {
@@ -709,6 +741,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     next: {
@@ -716,7 +749,11 @@ export interface operations {
             query: {
                 /** @description The queue's name. */
                 queue: components["parameters"]["QueueQuery"];
-                /** @description How many jobs to lease at the most. */
+                /**
+                 * @description How many jobs to lease at the most. The server answers at most its own maximum
+                 *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
+                 *     many as it has free workers. 0 asks for none: a 204 at once.
+                 */
                 num_jobs?: components["parameters"]["NumJobs"];
                 /** @description Seconds to hold the request until a job is available (long poll); 0 answers at once. */
                 wait?: components["parameters"]["Wait"];
@@ -739,6 +776,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     nextCompat: {
@@ -746,7 +784,11 @@ export interface operations {
             query: {
                 /** @description The queue's name. */
                 queue: components["parameters"]["QueueQuery"];
-                /** @description How many jobs to lease at the most. */
+                /**
+                 * @description How many jobs to lease at the most. The server answers at most its own maximum
+                 *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
+                 *     many as it has free workers. 0 asks for none: a 204 at once.
+                 */
                 num_jobs?: components["parameters"]["NumJobs"];
                 /** @description Seconds to hold the request until a job is available (long poll); 0 answers at once. */
                 wait?: components["parameters"]["Wait"];
@@ -769,6 +811,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     heartbeat: {
@@ -800,6 +843,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     heartbeatCompat: {
@@ -831,6 +875,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     reschedule: {
@@ -870,6 +915,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     complete: {
@@ -900,6 +946,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     completeCompat: {
@@ -930,6 +977,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     completeBatch: {
@@ -979,6 +1027,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     fail: {
@@ -1028,6 +1077,7 @@ export interface operations {
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     listFailed: {
@@ -1075,6 +1125,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
         };
     };
     health: {
@@ -1119,6 +1170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            default: components["responses"]["Problem"];
         };
     };
 }

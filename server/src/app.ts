@@ -1,29 +1,26 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
-import { toProblem, toRelayError } from './errors.js';
+import type { Config } from './config.js';
+import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
+import type { ConnectionCap } from './http/connections.js';
+import { Contract, specPath } from './http/contract.js';
+import { intake } from './http/intake.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
-/** openapi.yaml sits at the repository root, or beside package.json in the packed server. */
-export function specPath(): string {
-  for (const rel of ['../openapi.yaml', '../../openapi.yaml']) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  throw new Error('openapi.yaml not found beside the server package');
-}
+export { specPath };
+
+export type AppLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
 
 export interface AppOptions {
   store: Store;
   longPoll: LongPoll;
   databaseKind: 'postgres' | 'pglite';
-  maxBody: number;
-  validateResponses: boolean;
+  limits: AppLimits;
+  connections?: ConnectionCap;
   logger: Logger;
 }
 
@@ -37,25 +34,33 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
+const notFound: RequestHandler = (req) => {
+  throw new RouteNotFoundError(`no such path in the relay API: ${req.method} ${req.path}`);
+};
+
 export function createApp(options: AppOptions): Express {
-  const { store, logger } = options;
+  const { store, logger, limits } = options;
   const app = express();
   app.disable('x-powered-by');
   // Nothing here is cacheable (next leases jobs; the rest change state): no hash per body.
   app.set('etag', false);
   cacheValidatorRouteMatchers();
 
-  // strict: false because a payload or a heartbeat's state may be any JSON value, "x" or null.
-  app.use(express.json({ strict: false, limit: options.maxBody, type: ['application/json', 'application/*+json'] }));
+  if (options.connections) app.use(options.connections.middleware());
+  const path = specPath();
+  app.use(intake({ contract: Contract.load(path), maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
   app.use(
     OpenApiValidator.middleware({
-      apiSpec: specPath(),
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: true },
-      validateResponses: options.validateResponses ? { allErrors: true } : false,
+      apiSpec: path,
+      // allErrors off: the validator stops at the first problem, so a large bad request costs
+      // no more than a good one (with every error collected, cost and answer grew with it).
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: false },
+      validateResponses: limits.validateResponses ? { allErrors: true } : false,
       validateFormats: true,
     }),
   );
-  routes(app, store, options.longPoll, options.databaseKind);
+  routes(app, { store, longPoll: options.longPoll, databaseKind: options.databaseKind, limits });
+  app.use(notFound);
   app.use(errorHandler(logger));
   return app;
 }

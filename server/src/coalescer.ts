@@ -5,7 +5,10 @@
  * serves many requests.
  *
  * runBatch gets the items in arrival order and answers each one: a value, or the Error that
- * request alone should see. If runBatch itself throws, every request of the batch sees it.
+ * request alone should see. When runBatch throws for a batch of several, each item is run
+ * again on its own: one request's bad value must never fail the requests that happened to
+ * share its statement (unless isolateOn says the error is not the items' doing). A lone
+ * item's error is its own.
  */
 export class Coalescer<I, O> {
   private readonly waiting: Array<{ item: I; resolve: (o: O) => void; reject: (e: unknown) => void }> = [];
@@ -13,7 +16,7 @@ export class Coalescer<I, O> {
 
   constructor(
     private readonly runBatch: (items: I[]) => Promise<Array<O | Error>>,
-    private readonly options: { maxBatch: number; maxConcurrent: number },
+    private readonly options: { maxBatch: number; maxConcurrent: number; isolateOn?: (err: unknown) => boolean },
   ) {}
 
   submit(item: I): Promise<O> {
@@ -23,11 +26,27 @@ export class Coalescer<I, O> {
     });
   }
 
+  private async run(items: I[]): Promise<Array<O | Error>> {
+    try {
+      return await this.runBatch(items);
+    } catch (err) {
+      if (items.length === 1 || !(this.options.isolateOn?.(err) ?? true)) throw err;
+      return Promise.all(
+        items.map((item) =>
+          this.runBatch([item]).then(
+            ([result]) => result as O | Error,
+            (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+          ),
+        ),
+      );
+    }
+  }
+
   private drain(): void {
     while (this.running < this.options.maxConcurrent && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.options.maxBatch);
       this.running++;
-      this.runBatch(batch.map((b) => b.item))
+      this.run(batch.map((b) => b.item))
         .then(
           (results) =>
             batch.forEach((b, i) => {

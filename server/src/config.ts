@@ -16,6 +16,18 @@ export interface Config {
   logLevel: string;
   /** Validate every response against openapi.yaml too (the test suite turns this on). */
   validateResponses: boolean;
+  /** The most jobs one `next` answers, whatever num_jobs asks for. */
+  maxNumJobs: number;
+  /** Deepest nesting of a JSON request body. */
+  maxJsonDepth: number;
+  /** Roughly the largest answer of one `next`, bytes: past it, fewer jobs (at least one). */
+  maxResponse: number;
+  /** Concurrent HTTP connections; the requests of connections over it answer 429. */
+  maxHttpConnections: number;
+  /** Long polls waiting at once; one more answers 429. */
+  maxWaitingPolls: number;
+  /** How long an idle keep-alive connection stays open, ms. */
+  keepAliveTimeoutMs: number;
 }
 
 export const defaults: Config = {
@@ -30,6 +42,14 @@ export const defaults: Config = {
   connectionTimeoutMs: 5_000,
   logLevel: 'info',
   validateResponses: false,
+  maxNumJobs: 1000,
+  maxJsonDepth: 128,
+  maxResponse: 16 * 1024 * 1024,
+  maxHttpConnections: 10_000,
+  maxWaitingPolls: 10_000,
+  // Longer than the idle timeout of common load balancers (60 s), so that they, not relay,
+  // close an idle connection: a request they send on one relay just closed would fail.
+  keepAliveTimeoutMs: 75_000,
 };
 
 /** A configuration value that cannot be used; the binary prints it on one line and exits 2. */
@@ -101,6 +121,12 @@ function program(): Command {
     .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody))
     .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
     .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
+    .addOption(option('--max-num-jobs <n>', 'the most jobs one next answers; a larger num_jobs gets this many', 'RELAY_MAX_NUM_JOBS', integer(1, 100_000), defaults.maxNumJobs))
+    .addOption(option('--max-json-depth <n>', 'deepest nesting of a JSON request body; deeper is a 400', 'RELAY_MAX_JSON_DEPTH', integer(2, 1000), defaults.maxJsonDepth))
+    .addOption(option('--max-response <size>', 'about the largest answer of one next; past it, fewer jobs', 'RELAY_MAX_RESPONSE', bytes, defaults.maxResponse))
+    .addOption(option('--max-connections <n>', 'concurrent HTTP connections; requests over it answer 429', 'RELAY_MAX_CONNECTIONS', integer(1, 1_000_000), defaults.maxHttpConnections))
+    .addOption(option('--max-waiting-polls <n>', 'long polls waiting at once; one more answers 429', 'RELAY_MAX_WAITING_POLLS', integer(1, 1_000_000), defaults.maxWaitingPolls))
+    .addOption(option('--keep-alive-timeout <ms>', 'how long an idle connection stays open, milliseconds', 'RELAY_KEEP_ALIVE_TIMEOUT', integer(1, 3_600_000), defaults.keepAliveTimeoutMs))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -141,6 +167,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       statementTimeoutMs: o.statementTimeout,
       connectionTimeoutMs: o.connectionTimeout,
       logLevel: o.logLevel,
+      maxNumJobs: o.maxNumJobs,
+      maxJsonDepth: o.maxJsonDepth,
+      maxResponse: o.maxResponse,
+      maxHttpConnections: o.maxConnections,
+      maxWaitingPolls: o.maxWaitingPolls,
+      keepAliveTimeoutMs: o.keepAliveTimeout,
     },
   };
 }

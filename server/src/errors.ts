@@ -1,6 +1,6 @@
 /**
  * Every error a request can end in, as typed classes, and the one function that maps any
- * thrown value (ours, the OpenAPI validator's, the body parser's, the database driver's) to
+ * thrown value (ours, the OpenAPI validator's, the database driver's) to
  * one of them. The HTTP error handler renders the result as application/problem+json.
  */
 
@@ -23,16 +23,30 @@ export abstract class RelayError extends Error {
   }
 }
 
+/** The most entries a 400's `errors` list carries; the rest are summed up in its last entry. */
+export const MAX_FIELD_ERRORS = 20;
+
 export class BadRequestError extends RelayError {
   readonly status = 400;
   readonly slug = 'bad-request';
   readonly title = 'Bad Request';
-  constructor(detail: string, readonly errors: FieldError[] = []) {
+  readonly errors: FieldError[];
+  constructor(detail: string, errors: FieldError[] = []) {
     super(detail);
+    this.errors = errors.length <= MAX_FIELD_ERRORS
+      ? errors
+      : [...errors.slice(0, MAX_FIELD_ERRORS - 1), { path: '', message: `and ${errors.length - MAX_FIELD_ERRORS + 1} more problems` }];
   }
   override extensions() {
     return { errors: this.errors };
   }
+}
+
+/** The client did not send its whole request in time (Node's request and headers timeouts). */
+export class RequestTimeoutError extends RelayError {
+  readonly status = 408;
+  readonly slug = 'request-timeout';
+  readonly title = 'Request Timeout';
 }
 
 export class RouteNotFoundError extends RelayError {
@@ -71,6 +85,24 @@ export class PayloadTooLargeError extends RelayError {
   readonly title = 'Payload Too Large';
 }
 
+export class UnsupportedMediaTypeError extends RelayError {
+  readonly status = 415;
+  readonly slug = 'unsupported-media-type';
+  readonly title = 'Unsupported Media Type';
+}
+
+export class ExpectationFailedError extends RelayError {
+  readonly status = 417;
+  readonly slug = 'expectation-failed';
+  readonly title = 'Expectation Failed';
+}
+
+export class HeadersTooLargeError extends RelayError {
+  readonly status = 431;
+  readonly slug = 'headers-too-large';
+  readonly title = 'Request Header Fields Too Large';
+}
+
 export class UnprocessableError extends RelayError {
   readonly status = 422;
   readonly slug = 'unprocessable';
@@ -80,6 +112,19 @@ export class UnprocessableError extends RelayError {
 export class StorageUnavailableError extends RelayError {
   readonly status = 429;
   readonly slug = 'storage-unavailable';
+  readonly title = 'Too Many Requests';
+  constructor(detail: string, readonly retryAfterSeconds = 1) {
+    super(detail);
+  }
+  override headers() {
+    return { 'Retry-After': String(this.retryAfterSeconds) };
+  }
+}
+
+/** Over a server-wide cap (connections, waiting long polls): the same request can pass later. */
+export class OverloadedError extends RelayError {
+  readonly status = 429;
+  readonly slug = 'overloaded';
   readonly title = 'Too Many Requests';
   constructor(detail: string, readonly retryAfterSeconds = 1) {
     super(detail);
@@ -131,9 +176,11 @@ function fromDatabaseError(err: Record<string, unknown>): RelayError | undefined
     if (code === '23505') return new UnprocessableError('a value conflicts with one already stored');
     // Data exceptions (22: bad encoding, NUL bytes, out-of-range values), integrity
     // violations (23) and program limits (54: a key too large to index) never succeed on retry.
-    if (code.startsWith('22') || code.startsWith('23') || code.startsWith('54')) {
-      return new UnprocessableError(`the database refused a value in the request: ${message}`);
-    }
+    // The detail says which kind in the caller's terms: the database's own message names
+    // tables, indexes and internals.
+    if (code.startsWith('54')) return new UnprocessableError('a value is too large for the database to store or index (queue and id together, or a JSON value too deeply nested)');
+    if (code.startsWith('22')) return new UnprocessableError('the database refused a value in the request as invalid or out of range (text, number, time or JSON)');
+    if (code.startsWith('23')) return new UnprocessableError('a value in the request breaks a rule of the stored data');
     return undefined;
   }
   if (code && RETRYABLE_NODE_CODES.has(code)) return new StorageUnavailableError('the database cannot be reached; retry later');
@@ -150,7 +197,7 @@ function fromValidatorError(err: Record<string, unknown>): RelayError | undefine
     case 400:
       return new BadRequestError('the request does not match the API', errors);
     case 415:
-      return new BadRequestError('the request body must be application/json', errors);
+      return new UnsupportedMediaTypeError('the request body must be application/json');
     case 404:
       return new RouteNotFoundError('no such path in the relay API');
     case 405:
@@ -162,28 +209,11 @@ function fromValidatorError(err: Record<string, unknown>): RelayError | undefine
   }
 }
 
-/** Errors thrown by express.json() (body-parser) carry a `type`. */
-function fromBodyParserError(err: Record<string, unknown>): RelayError | undefined {
-  switch (err.type) {
-    case 'entity.too.large':
-      return new PayloadTooLargeError(`the request body is over the limit of ${String(err.limit)} bytes`);
-    case 'entity.parse.failed':
-      return new BadRequestError('the request body is not valid JSON', [{ path: '/body', message: String(err.message) }]);
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-    case 'request.aborted':
-    case 'request.size.invalid':
-      return new BadRequestError(String(err.message));
-    default:
-      return undefined;
-  }
-}
-
 /** The single mapping from anything thrown to the error the client sees. */
 export function toRelayError(err: unknown): RelayError {
   if (err instanceof RelayError) return err;
   if (isRecord(err)) {
-    const mapped = fromBodyParserError(err) ?? fromValidatorError(err) ?? fromDatabaseError(err);
+    const mapped = fromValidatorError(err) ?? fromDatabaseError(err);
     if (mapped) return mapped;
   }
   return new InternalError('an unexpected error occurred');

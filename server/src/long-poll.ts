@@ -1,3 +1,4 @@
+import { OverloadedError } from './errors.js';
 import type { LeasedJob } from './jobs.js';
 import type { Store } from './store.js';
 
@@ -54,14 +55,22 @@ export interface Reservation {
   cancel(): void;
 }
 
+/**
+ * A queue's waiters in arrival order, and apart from them those asleep and unreserved (the
+ * ones a wake or a reservation picks first), so that picking one costs the same however many
+ * wait.
+ */
 interface WaitingQueue {
-  waiters: Waiter[];
+  waiters: Set<Waiter>;
+  idle: Set<Waiter>;
   timer: NodeJS.Timeout;
 }
 
 export interface LongPollOptions {
   /** How often a queue with waiters is re-checked without a notification. */
   recheckMs: number;
+  /** Requests waiting at once, across queues; one more is refused (429). Default no limit. */
+  maxWaiting?: number;
 }
 
 export class LongPoll {
@@ -71,6 +80,7 @@ export class LongPoll {
   private readonly emptySince = new Map<string, number>();
   /** Counts notify() calls: one during a claim means its empty answer may be stale already. */
   private announcements = 0;
+  private waiterCount = 0;
 
   constructor(
     private readonly store: Store,
@@ -96,6 +106,9 @@ export class LongPoll {
 
   private async wait(queue: string, limit: number, waitSeconds: number, gone?: AbortSignal): Promise<LeasedJob[]> {
     if (waitSeconds <= 0) return this.claim(queue, limit);
+    if (this.waiterCount >= (this.options.maxWaiting ?? Infinity)) {
+      throw new OverloadedError(`${this.waiterCount} requests are waiting already; retry later, or poll without wait`);
+    }
     const deadline = Date.now() + waitSeconds * 1000;
     // Not AbortSignal.any: on Node 20 a composite signal can be garbage-collected with its
     // listeners while we wait on it, and the abort never arrives.
@@ -119,7 +132,7 @@ export class LongPoll {
       return waiter.handed;
     };
     // Registered before the first claim, so a job stored during that claim is not missed.
-    this.add(queue, waiter);
+    const q = this.add(queue, waiter);
     let mustClaim = !this.knownEmpty(queue);
     try {
       while (!stopped()) {
@@ -145,12 +158,14 @@ export class LongPoll {
             for (const s of stops) s.removeEventListener('abort', done);
             resolveWake = undefined;
             waiter.idle = false;
+            q.idle.delete(waiter);
             resolve();
           };
           const timer = setTimeout(done, left);
           for (const s of stops) s.addEventListener('abort', done, { once: true });
           resolveWake = done;
           waiter.idle = true;
+          q.idle.add(waiter);
         });
         const handed = await handedJobs();
         if (handed) return handed;
@@ -176,8 +191,11 @@ export class LongPoll {
 
   /** Sets aside one idle waiter of queue for jobs being enqueued (see Reservation), if any. */
   reserve(queue: string): Reservation | undefined {
-    const waiter = this.queues.get(queue)?.waiters.find((w) => w.idle && !w.reserved && !w.again);
-    if (!waiter) return undefined;
+    const q = this.queues.get(queue);
+    const waiter = q?.idle.values().next().value;
+    if (!q || !waiter) return undefined;
+    // Spoken for: no longer one a wake or another reservation may pick.
+    q.idle.delete(waiter);
     let settle!: () => void;
     waiter.reserved = new Promise<void>((resolve) => (settle = resolve));
     const end = (jobs?: LeasedJob[]) => {
@@ -194,13 +212,12 @@ export class LongPoll {
     this.closed.abort();
     for (const q of this.queues.values()) clearInterval(q.timer);
     this.queues.clear();
+    this.waiterCount = 0;
   }
 
   /** How many requests are waiting now (for tests and metrics). */
   get waiting(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.waiters.length;
-    return n;
+    return this.waiterCount;
   }
 
   /** store.next, noting when it leaves the queue known empty (see the class comment). */
@@ -231,30 +248,37 @@ export class LongPoll {
   }
 
   private wakeOne(queue: string, except?: Waiter): void {
-    const waiters = this.queues.get(queue)?.waiters;
-    if (!waiters) return;
-    // A reserved waiter is spoken for: the wake is for another.
-    const idle = waiters.find((w) => w !== except && !w.busy && !w.reserved);
-    if (idle) idle.wake();
-    else waiters.find((w) => w !== except && !w.reserved)?.wake();
+    const q = this.queues.get(queue);
+    if (!q) return;
+    // An idle waiter first; a reserved one is spoken for, the wake is for another. The loops
+    // stop at the first that fits, which is the first or second in the set.
+    for (const w of q.idle) {
+      if (w !== except) return w.wake();
+    }
+    for (const w of q.waiters) {
+      if (w !== except && !w.reserved) return w.wake();
+    }
   }
 
-  private add(queue: string, waiter: Waiter): void {
+  private add(queue: string, waiter: Waiter): WaitingQueue {
     let q = this.queues.get(queue);
     if (!q) {
       const timer = setInterval(() => this.wakeOne(queue), this.options.recheckMs);
       timer.unref();
-      q = { waiters: [], timer };
+      q = { waiters: new Set(), idle: new Set(), timer };
       this.queues.set(queue, q);
     }
-    q.waiters.push(waiter);
+    q.waiters.add(waiter);
+    this.waiterCount++;
+    return q;
   }
 
   private remove(queue: string, waiter: Waiter): void {
     const q = this.queues.get(queue);
-    if (!q) return;
-    q.waiters = q.waiters.filter((w) => w !== waiter);
-    if (q.waiters.length === 0) {
+    if (!q || !q.waiters.delete(waiter)) return;
+    q.idle.delete(waiter);
+    this.waiterCount--;
+    if (q.waiters.size === 0) {
       clearInterval(q.timer);
       this.queues.delete(queue);
     }

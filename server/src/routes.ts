@@ -1,6 +1,8 @@
 import type { Express, Request, Response } from 'express';
+import type { AppLimits } from './app.js';
 import type { DatabaseKind } from './db/index.js';
-import type { JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
+import { fitAnswer } from './delivery.js';
+import type { JobRef, LeasedJob, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
@@ -42,16 +44,54 @@ function disconnected(req: Request, res: Response): AbortSignal {
 }
 
 /**
- * Registered on the app itself, busiest first: Express tries routes in order, and a nested
- * Router cost every request one more dispatch (a quarter of the server's allocations per job
- * were the router's).
+ * Sends leased jobs; when the answer cannot be built, or the connection fails before its last
+ * byte left this process, the jobs go back to their queue at once instead of staying leased to
+ * nobody and burning a retry. (Bytes the kernel took are out of reach: a client that dies
+ * after that gets its jobs back when the lease expires.)
  */
-export function routes(app: Express, store: Store, longPoll: LongPoll, databaseKind: DatabaseKind): void {
+function deliver(res: Response, store: Store, jobs: LeasedJob[]): void {
+  const release = () => void store.release(jobs).catch(() => undefined);
+  try {
+    res.status(200).json(jobs);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const socket = res.socket;
+  if (!socket || socket.destroyed) return release();
+  if (socket.writableLength === 0) return;
+  const onClose = () => {
+    socket.off('drain', onDrain);
+    release();
+  };
+  const onDrain = () => socket.off('close', onClose);
+  socket.once('drain', onDrain);
+  socket.once('close', onClose);
+}
+
+export interface RouteDeps {
+  store: Store;
+  longPoll: LongPoll;
+  databaseKind: DatabaseKind;
+  limits: AppLimits;
+}
+
+/**
+ * Registered on the app itself, busiest first: Express tries routes in order, and a nested
+ * Router cost every request one more dispatch.
+ */
+export function routes(app: Express, deps: RouteDeps): void {
+  const { store, longPoll, databaseKind, limits } = deps;
+
   app.get(['/v1/next', '/next'], async (req, res) => {
     const { queue, num_jobs, wait } = req.query as unknown as { queue: string; num_jobs?: number; wait?: number };
-    const jobs = await longPoll.next(queue, num_jobs ?? 1, wait ?? 0, disconnected(req, res));
-    if (jobs.length === 0) res.status(204).end();
-    else res.status(200).json(jobs);
+    // num_jobs means "up to": relay clients ask for as many as they have free workers.
+    const limit = Math.min(num_jobs ?? 1, limits.maxNumJobs);
+    const jobs = limit === 0 ? [] : await longPoll.next(queue, limit, wait ?? 0, disconnected(req, res));
+    if (jobs.length === 0) return void res.status(204).end();
+    const { fits, left } = fitAnswer(jobs, limits.maxResponse);
+    if (left.length > 0) await store.release(left);
+    deliver(res, store, fits);
   });
 
   app.delete(['/v1/complete', '/complete'], async (req, res) => {

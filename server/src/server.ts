@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
+import { ConnectionCap } from './http/connections.js';
+import { answerNodeErrors } from './http/node-errors.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
@@ -40,20 +42,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     (queues) => notifier.jobsAvailable(queues),
     (queue): Reservation | undefined => longPoll.reserve(queue),
   );
-  const longPoll = new LongPoll(store, { recheckMs: 1000 });
+  const longPoll = new LongPoll(store, { recheckMs: 1000, maxWaiting: config.maxWaitingPolls });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
-  const app = createApp({
-    store,
-    longPoll,
-    databaseKind: db.kind,
-    maxBody: config.maxBody,
-    validateResponses: config.validateResponses,
-    logger,
-  });
+  const connections = new ConnectionCap(config.maxHttpConnections);
+  const app = createApp({ store, longPoll, databaseKind: db.kind, limits: config, connections, logger });
 
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  connections.attach(server);
+  answerNodeErrors(server);
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  // Time to receive a request's headers, and the whole request. A long poll's wait is not
+  // part of it (it is spent answering), so neither bounds the 60 s wait.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 120_000;
   const reaper = startReaper(store, config.reapInterval, logger);
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

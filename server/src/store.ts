@@ -1,7 +1,8 @@
 import type { Database, Statement } from './db/index.js';
 import { Coalescer } from './coalescer.js';
+import { checkJobKey } from './job-rules.js';
 import type { Reservation } from './long-poll.js';
-import { JobExistsError, JobNotFoundError, ServiceUnavailableError, UnprocessableError, toRelayError } from './errors.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError } from './errors.js';
 import type {
   CompleteBatchResult,
   FailOutcome,
@@ -144,7 +145,8 @@ const MOVE_TO_FAILED = `INSERT INTO relay_failed_jobs
 const FAIL: Statement = {
   name: 'relay_fail',
   // Params: $1 queue, $2 id, $3 run_id or NULL, $4 reason, $5 retry_in seconds or NULL for
-  // the default backoff min(2^(attempt-1), 3600). Returns one row: the outcome, and run_at
+  // the default backoff min(2^(attempt-1), 3600), the exponent capped so that a job failed
+  // thousands of times does not overflow the power. Returns one row: the outcome, and run_at
   // when retrying; no row when the job is not in flight.
   text: `WITH target AS (
            SELECT queue, id FROM relay_jobs
@@ -160,7 +162,7 @@ const FAIL: Statement = {
          ), retried AS (
            UPDATE relay_jobs j
            SET retries = j.retries + 1, run_id = NULL, lease_expires_at = NULL,
-               run_at = now() + COALESCE($5::float8, LEAST(power(2, GREATEST(j.attempt - 1, 0)), 3600)) * interval '1 second'
+               run_at = now() + COALESCE($5::float8, LEAST(power(2, LEAST(GREATEST(j.attempt - 1, 0), 12)), 3600)) * interval '1 second'
            FROM target t
            WHERE j.queue = t.queue AND j.id = t.id AND NOT (${RETRIES_USED_UP})
            RETURNING j.run_at
@@ -268,8 +270,14 @@ function leasedJob(r: LeasedRow): LeasedJob {
 /** Told which queues just got jobs a `next` could take (to wake long polls). */
 export type AvailabilityListener = (queues: string[]) => void;
 
-// Single enqueues and completes that arrive together share one statement (see Coalescer).
-const COALESCE_OPTIONS = { maxBatch: 1000, maxConcurrent: 2 };
+// Single enqueues and completes that arrive together share one statement (see Coalescer). A
+// shared statement that fails is retried per request, unless the database is unavailable:
+// then every request would fail alike, and retrying each would only add load.
+const COALESCE_OPTIONS = {
+  maxBatch: 1000,
+  maxConcurrent: 2,
+  isolateOn: (err: unknown) => !(toRelayError(err) instanceof StorageUnavailableError),
+};
 
 const key = (...parts: Array<string | null>) => JSON.stringify(parts);
 
@@ -286,12 +294,15 @@ export class Store {
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
   async enqueue(job: NewJob): Promise<void> {
+    // Checked before the job joins a shared statement: its refusal must be its own.
+    checkJobKey(job, '/body');
     await this.enqueues.submit(job);
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
   async enqueueBatch(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
+    jobs.forEach((job, i) => checkJobKey(job, `/body/${i}`));
     const { rows } = await this.db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [json(jobs)]);
     const { stored = 0, queues = [] } = rows[0] ?? {};
     if (queues.length > 0) this.onAvailable(queues);
@@ -311,17 +322,6 @@ export class Store {
       ({ rows } = await this.db.query<EnqueuedRow>(ENQUEUE_EACH, [json(jobs), positions]));
     } catch (err) {
       for (const { reservation } of reservations.values()) reservation.cancel();
-      // A value the database refuses must fail only the request that sent it.
-      if (jobs.length > 1 && toRelayError(err) instanceof UnprocessableError) {
-        return Promise.all(
-          jobs.map((job) =>
-            this.enqueueEach([job]).then(
-              ([result]) => result,
-              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
-            ),
-          ),
-        );
-      }
       throw err;
     }
     const leased = new Map<string, LeasedJob[]>();

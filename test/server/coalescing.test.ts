@@ -20,7 +20,7 @@ describe('concurrent single requests', () => {
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) => enqueue({ id: String(i), queue, timeout: 30, payload: i === 7 ? 'bad\u0000' : i })),
     );
-    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 422 : 202));
+    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 400 : 202));
     const ids = (await drain(queue)).map((j) => j.id).sort();
     expect(ids).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i)).filter((id) => id !== '7').sort());
   });
@@ -32,13 +32,41 @@ describe('concurrent single requests', () => {
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) => enqueue({ id: String(i), queue, timeout: 30, payload: i === 7 ? 'bad\u0000' : i })),
     );
-    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 422 : 202));
+    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 400 : 202));
     const handed = await waiting;
     expect(handed.status).to.equal(200);
     expect(handed.body).to.have.length(1);
     expect(handed.body[0].attempt).to.equal(1);
     const rest = (await drain(queue)).map((j) => j.id);
     expect([handed.body[0].id, ...rest].sort()).to.deep.equal(Array.from({ length: 20 }, (_, i) => String(i)).filter((id) => id !== '7').sort());
+  });
+
+  it('a NUL in a job_id among 300 concurrent completes fails only itself', async () => {
+    const queue = uniqueQueue();
+    await call('POST', '/enqueue/batch', { json: Array.from({ length: 300 }, (_, i) => ({ id: String(i), queue, timeout: 30 })) });
+    const jobs = await drain(queue);
+    const results = await Promise.all([
+      call('DELETE', '/v1/complete', { query: { queue, job_id: '\u0000' } }),
+      ...jobs.map((j) => complete(queue, j.id, j.run_id)),
+    ]);
+    expect(results[0]!.status).to.equal(400);
+    expect(results.slice(1).map((r) => r.status)).to.deep.equal(jobs.map(() => 200));
+  });
+
+  it('a payload nested too deep among concurrent enqueues fails only itself', async () => {
+    const queue = uniqueQueue();
+    // Written out by hand: JSON.stringify itself overflows the stack on it.
+    const deep = `{"id":"7","queue":${JSON.stringify(queue)},"timeout":30,"payload":${'['.repeat(6000)}1${']'.repeat(6000)}}`;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        i === 7
+          ? call('POST', '/enqueue', { raw: deep, headers: { 'content-type': 'application/json' } })
+          : enqueue({ id: String(i), queue, timeout: 30, payload: i }),
+      ),
+    );
+    results.forEach((r, i) => expect(r.status, `request ${i}`).to.equal(i === 7 ? 400 : 202));
+    expect(results[7]!.body.detail).to.match(/nested more than 128 levels/);
+    expect(await drain(queue)).to.have.length(49);
   });
 
   it('completes of one job at once: exactly one 200, the rest 404', async () => {

@@ -44,9 +44,9 @@ describe('errors', () => {
       expect(res.body.errors).to.be.an('array').that.is.not.empty;
     });
 
-    it('rejects a body that is not JSON', async () => {
+    it('refuses a body that is not application/json with 415', async () => {
       const res = await call('POST', '/enqueue', { raw: 'id=a&queue=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-      expectProblem(res, 400);
+      expectProblem(res, 415);
     });
 
     it('rejects a missing body', async () => {
@@ -82,23 +82,38 @@ describe('errors', () => {
     expect((await next(queue)).status).to.equal(204);
   });
 
-  it('422 for a value the database refuses (a NUL character), storing nothing', async () => {
+  it('400 for a value the database could not store (a NUL character, an unpaired surrogate), storing nothing', async () => {
     const queue = uniqueQueue();
     const inPayload = await enqueue({ id: 'nul', queue, timeout: 5, payload: 'a\u0000b' });
-    expectProblem(inPayload, 422);
+    expectProblem(inPayload, 400);
+    expect(inPayload.body.errors[0].path).to.equal('/body/payload');
+    const inKey = await enqueue({ id: 'key', queue, timeout: 5, payload: { 'a\u0000': 1 } });
+    expectProblem(inKey, 400);
+    const surrogate = await enqueue({ id: 'sur', queue, timeout: 5, state: { s: 'x\ud800y' } });
+    expectProblem(surrogate, 400);
+    expect(surrogate.body.errors[0].path).to.equal('/body/state/s');
     const inId = await enqueue({ id: 'a\u0000b', queue, timeout: 5 });
-    expectProblem(inId, 422);
+    expectProblem(inId, 400);
+    expect(inId.body.errors[0].path).to.equal('/body/id');
+    const inQueue = await enqueue({ id: 'a', queue: `${queue}\u0000`, timeout: 5 });
+    expectProblem(inQueue, 400);
     const inBatch = await call('POST', '/enqueue/batch', {
       json: [
         { id: 'ok', queue, timeout: 5 },
         { id: 'bad', queue, timeout: 5, payload: { s: '\u0000' } },
       ],
     });
-    expectProblem(inBatch, 422);
+    expectProblem(inBatch, 400);
+    expect(inBatch.body.errors[0].path).to.equal('/body/1/payload/s');
     expect((await next(queue)).status).to.equal(204);
+    for (const path of ['/v1/next', '/v1/failed']) {
+      const res = await call('GET', path, { query: { queue: 'q\u0000' } });
+      expectProblem(res, 400);
+      expect(res.body.errors[0].path).to.equal('/query/queue');
+    }
   });
 
-  it('never leaks SQL in a 422 detail', async () => {
+  it('never leaks SQL or internals in an error detail', async () => {
     const res = await enqueue({ id: 'nul', queue: uniqueQueue(), timeout: 5, payload: '\u0000' });
     expect(res.text).not.to.match(/INSERT|SELECT|relay_jobs|\bat .*\.ts:\d+/);
   });

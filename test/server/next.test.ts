@@ -56,13 +56,39 @@ describe('GET /v1/next', () => {
     expect((await next(queue, 1000)).status).to.equal(204);
   });
 
-  it('rejects num_jobs outside 1..1000 with a 400 rather than capping it', async () => {
+  it('num_jobs means "up to": a count over the maximum gets the maximum, 0 gets a 204 and leases nothing', async () => {
+    const queue = uniqueQueue();
+    await call('POST', '/enqueue/batch', { json: Array.from({ length: 1100 }, (_, i) => ({ id: String(i), queue, timeout: 30 })) });
+    const none = await call('GET', '/v1/next', { query: { queue, num_jobs: 0, wait: 5 } });
+    expect(none.status).to.equal(204);
+    // An existing relay consumer asks for as many jobs as it has free workers.
+    const first = await call('GET', '/v1/next', { query: { queue, num_jobs: 1100 } });
+    expect(first.status).to.equal(200);
+    expect(first.body).to.have.length(1000);
+    const rest = await call('GET', '/v1/next', { query: { queue, num_jobs: 2147483647 } });
+    expect(rest.body).to.have.length(100);
+  });
+
+  it('refuses a num_jobs or wait that is not a finite number in range, naming it, and leases nothing', async () => {
     const queue = uniqueQueue();
     await enqueue({ id: 'a', queue, timeout: 5 });
-    for (const n of ['0', '1001', '-1', '2.5', 'abc']) {
-      const res = await call('GET', '/v1/next', { query: { queue, num_jobs: n } });
-      expect(res.status, `num_jobs=${n}`).to.equal(400);
-      expect(res.body.errors[0].path).to.equal('/query/num_jobs');
+    const bad: Array<[string, string]> = [
+      ['num_jobs', '-1'], ['num_jobs', '2.5'], ['num_jobs', 'abc'], ['num_jobs', '2147483648'],
+      ['num_jobs', 'Infinity'], ['num_jobs', '-Infinity'], ['num_jobs', '1e309'], ['num_jobs', 'NaN'],
+      ['wait', 'Infinity'], ['wait', '1e309'], ['wait', '61'], ['wait', '-1'], ['wait', 'NaN'],
+    ];
+    for (const [name, value] of bad) {
+      const started = Date.now();
+      const res = await call('GET', '/v1/next', { query: { queue, [name]: value } });
+      expect(res.status, `${name}=${value}`).to.equal(400);
+      expect(res.headers.get('content-type')).to.match(/^application\/problem\+json/);
+      expect(res.body.errors[0].path, `${name}=${value}`).to.equal(`/query/${name}`);
+      expect(Date.now() - started, `${name}=${value} answered at once`).to.be.below(5_000);
+    }
+    for (const value of ['Infinity', '-Infinity', '1e309']) {
+      const res = await call('GET', '/v1/failed', { query: { queue, limit: value } });
+      expect(res.status, `limit=${value}`).to.equal(400);
+      expect(res.body.errors[0].path).to.equal('/query/limit');
     }
     expect(await drain(queue)).to.have.length(1);
   });

@@ -1,0 +1,114 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+
+/**
+ * What the request intake needs to know about each operation, read from openapi.yaml once at
+ * start-up, so that limits checked before validation (array lengths, which routes take a
+ * body, which query parameters are numbers) have one source: the contract.
+ */
+
+/** openapi.yaml sits at the repository root, or beside package.json in the packed server. */
+export function specPath(): string {
+  for (const rel of ['../../openapi.yaml', '../../../openapi.yaml']) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw new Error('openapi.yaml not found beside the server package');
+}
+
+export interface OperationFacts {
+  /** Whether the operation declares a request body at all; without one, any body is ignored. */
+  takesBody: boolean;
+  /** Whether it must have one. */
+  bodyRequired: boolean;
+  /** The body's array length limit, when the body is an array with maxItems. */
+  maxItems: number | undefined;
+  /** Query parameters declared as numbers or integers, with their declared range. */
+  numericQuery: Map<string, { min: number; max: number; integer: boolean }>;
+}
+
+type Node = Record<string, unknown>;
+
+function isNode(v: unknown): v is Node {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Follows local `$ref`s (`#/components/...`), the only kind openapi.yaml uses. */
+function resolver(doc: Node) {
+  return function resolve(value: unknown): Node {
+    let node = value;
+    for (let hops = 0; isNode(node) && typeof node.$ref === 'string'; hops++) {
+      if (hops > 32) throw new Error(`openapi.yaml: $ref cycle at ${node.$ref}`);
+      node = node.$ref
+        .replace(/^#\//, '')
+        .split('/')
+        .reduce<unknown>((at, key) => (isNode(at) ? at[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), doc);
+    }
+    return isNode(node) ? node : {};
+  };
+}
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+export class Contract {
+  private readonly routes: Array<{ pattern: RegExp; method: string; facts: OperationFacts }> = [];
+  private readonly exact = new Map<string, OperationFacts>();
+
+  constructor(readonly document: Node) {
+    const resolve = resolver(document);
+    const paths = isNode(document.paths) ? document.paths : {};
+    for (const [path, item] of Object.entries(paths)) {
+      if (!isNode(item)) continue;
+      for (const method of METHODS) {
+        const operation = item[method];
+        if (!isNode(operation)) continue;
+        const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve);
+        const upper = method.toUpperCase();
+        if (path.includes('{')) {
+          const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
+          this.routes.push({ pattern: new RegExp(`^${source}$`), method: upper, facts });
+        } else {
+          this.exact.set(`${upper} ${path}`, facts);
+        }
+      }
+    }
+  }
+
+  static load(path = specPath()): Contract {
+    return new Contract(yaml.load(readFileSync(path, 'utf8')) as Node);
+  }
+
+  /** The facts of the operation at method and path, or undefined when the contract has none. */
+  operation(method: string, path: string): OperationFacts | undefined {
+    const hit = this.exact.get(`${method} ${path}`);
+    if (hit) return hit;
+    for (const route of this.routes) if (route.method === method && route.pattern.test(path)) return route.facts;
+    return undefined;
+  }
+
+  private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node): OperationFacts {
+    const numericQuery = new Map<string, { min: number; max: number; integer: boolean }>();
+    for (const p of [...shared, ...(Array.isArray(operation.parameters) ? operation.parameters : [])]) {
+      const param = resolve(p);
+      if (param.in !== 'query') continue;
+      const schema = resolve(param.schema);
+      if (schema.type !== 'number' && schema.type !== 'integer') continue;
+      numericQuery.set(String(param.name), {
+        min: typeof schema.minimum === 'number' ? schema.minimum : -Number.MAX_VALUE,
+        max: typeof schema.maximum === 'number' ? schema.maximum : Number.MAX_VALUE,
+        integer: schema.type === 'integer',
+      });
+    }
+    const body = operation.requestBody === undefined ? undefined : resolve(operation.requestBody);
+    const content = body && isNode(body.content) ? body.content : {};
+    const media = resolve(content['application/json']);
+    const schema = resolve(media.schema);
+    return {
+      takesBody: body !== undefined,
+      bodyRequired: body?.required === true,
+      maxItems: schema.type === 'array' && typeof schema.maxItems === 'number' ? schema.maxItems : undefined,
+      numericQuery,
+    };
+  }
+}
