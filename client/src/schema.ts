@@ -287,7 +287,7 @@ export interface components {
     schemas: {
         /**
          * @description The job's id, unique within its queue. Any Unicode but the NUL character (and no
-         *     unpaired surrogate). With its queue, at most 2048 bytes of UTF-8 (any ASCII id and queue
+         *     unpaired surrogate). With its queue, at most 2600 bytes of UTF-8 (any ASCII id and queue
          *     fit; a longer key is a 400).
          * @example invoice-1042
          */
@@ -325,7 +325,7 @@ export interface components {
         State: unknown;
         /**
          * Format: date-time
-         * @description RFC 3339 time before which the job is not handed out. Default now.
+         * @description RFC 3339 time before which the job is not handed out. Default now. Any RFC 3339 offset is accepted (`Z` or up to ±23:59, with a colon); the time is stored in UTC, to the microsecond: digits past the sixth of the fractional seconds are dropped, not rounded. Its UTC value must fall between `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59.999999Z`, else 400. Returned in UTC with `Z`, to the microsecond: the fraction has three digits (as JavaScript's `toISOString()` writes them), or up to six when the stored time has microseconds (`2026-11-28T16:00:00.000Z`, `2026-11-28T16:00:00.123456Z`).
          * @example 2026-11-28T16:00:00Z
          */
         RunAt: string;

@@ -14,6 +14,7 @@ import type {
   RescheduleRequest,
   StateUpdate,
 } from './jobs.js';
+import { formatTimestamp, parseRfc3339 } from './time.js';
 
 /*
  * All of relay's SQL. Each operation is one statement, so each is atomic on its own and
@@ -234,8 +235,14 @@ function stateParam(state: Json): string | null {
   return state === undefined || state === null ? null : json(state);
 }
 
+/** A timestamptz as read (text, see db/) in RFC 3339 UTC, to the microsecond. */
 function iso(value: unknown): string {
-  return (value instanceof Date ? value : new Date(String(value))).toISOString();
+  return formatTimestamp(String(value));
+}
+
+/** The job with its run_at (if any) in the canonical UTC text; throws a 400 naming path. */
+function withStoredRunAt<T extends NewJob>(job: T, path: string): T {
+  return job.run_at === undefined ? job : { ...job, run_at: parseRfc3339(job.run_at, path) };
 }
 
 interface JobRow {
@@ -245,7 +252,7 @@ interface JobRow {
   max_retries: number;
   payload: Json;
   state: Json | null;
-  run_at: Date | string;
+  run_at: string;
 }
 
 function withoutNullState<T extends { state?: Json }>(job: T, state: Json | null): T {
@@ -296,14 +303,15 @@ export class Store {
   async enqueue(job: NewJob): Promise<void> {
     // Checked before the job joins a shared statement: its refusal must be its own.
     checkJobKey(job, '/body');
-    await this.enqueues.submit(job);
+    await this.enqueues.submit(withStoredRunAt(job, '/body/run_at'));
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
   async enqueueBatch(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
     jobs.forEach((job, i) => checkJobKey(job, `/body/${i}`));
-    const { rows } = await this.db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [json(jobs)]);
+    const canonical = jobs.map((job, i) => withStoredRunAt(job, `/body/${i}/run_at`));
+    const { rows } = await this.db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [json(canonical)]);
     const { stored = 0, queues = [] } = rows[0] ?? {};
     if (queues.length > 0) this.onAvailable(queues);
     return stored;
@@ -397,7 +405,7 @@ export class Store {
       job.max_retries ?? 0,
       json(job.payload ?? null),
       stateParam(job.state),
-      job.run_at ?? null,
+      job.run_at === undefined ? null : parseRfc3339(job.run_at, '/body/run_at'),
       job.run_id ?? null,
     ]);
     if (rows.length === 0) throw new JobNotFoundError(job.queue, job.id, true);
@@ -435,7 +443,7 @@ export class Store {
   }
 
   async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }): Promise<FailOutcome> {
-    const { rows } = await this.db.query<{ outcome: 'retrying' | 'failed'; run_at: Date | string | null }>(FAIL, [
+    const { rows } = await this.db.query<{ outcome: 'retrying' | 'failed'; run_at: string | null }>(FAIL, [
       queue,
       id,
       options.runId ?? null,
@@ -450,7 +458,7 @@ export class Store {
   }
 
   async listFailed(queue: string, id: string | undefined, limit: number): Promise<FailedJob[]> {
-    const { rows } = await this.db.query<JobRow & { attempts: number; reason: string; failed_at: Date | string }>(
+    const { rows } = await this.db.query<JobRow & { attempts: number; reason: string; failed_at: string }>(
       LIST_FAILED,
       [queue, id ?? null, limit],
     );

@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, types } from '@electric-sql/pglite';
 import type { Database, QueryResult, Queryable, Statement } from './types.js';
 
 type PGliteQueryable = Pick<PGlite, 'query' | 'exec'>;
@@ -23,7 +23,9 @@ function adapt(db: PGliteQueryable): Queryable {
  * dataDir is a directory, or memory:// for a throwaway database.
  */
 export async function openPGlite(dataDir: string): Promise<Database> {
-  const db = await PGlite.create(dataDir);
+  // timestamptz stays text for time.ts: PGlite's Date parser moves years 0001-0099 by 1900 years.
+  const db = await PGlite.create(dataDir, { parsers: { [types.TIMESTAMPTZ]: (text: string) => text } });
+  await db.exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'");
   const direct = adapt(db);
   return {
     kind: 'pglite',

@@ -12,6 +12,16 @@ export interface PostgresOptions {
   logger: Logger;
 }
 
+const TIMESTAMPTZ_OID = 1184;
+
+// timestamptz stays text (time.ts reads it to the microsecond; a Date keeps milliseconds and
+// misreads early years). Per pool, not pg.types.setTypeParser: that would change every pg user
+// in the process.
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === TIMESTAMPTZ_OID ? (text: string) => text : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
 function adapt(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<R>(statement: Statement | string, params: unknown[] = []): Promise<QueryResult<R>> {
@@ -35,6 +45,9 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     connectionTimeoutMillis: options.connectionTimeoutMs,
     keepAlive: true,
     application_name: 'relay-ts',
+    // The text time.ts reads: ISO dates, in UTC (it still converts any other offset).
+    options: '-c TimeZone=UTC -c DateStyle=ISO',
+    types,
   };
   const pool = new pg.Pool({ ...connection, max: options.maxConnections, idleTimeoutMillis: 30_000 });
   // An idle client that loses its server (database restart) emits here; without a listener
