@@ -79,7 +79,11 @@ describe('RelayClient errors: one class per status', () => {
   });
 
   it('422 is a PermanentError', async () => {
-    expectKind(await rejection(c().enqueue({ id: 'a', queue: uniqueQueue(), timeout: 5, payload: { s: '\u0000' } })), PermanentError, 422);
+    // The server refuses before the database what it can; a 422 now comes from the database
+    // itself (a constraint, a trigger), scripted here.
+    const problem = { type: 'urn:relay-ts:problem:unprocessable', title: 'Unprocessable Content', status: 422, detail: 'refused' };
+    proxy.script({ status: 422, body: problem });
+    expectKind(await rejection(viaProxy().enqueue({ id: 'a', queue: uniqueQueue(), timeout: 5 })), PermanentError, 422);
   });
 
   for (const status of [429, 502, 503, 504]) {

@@ -132,7 +132,11 @@ describe('RelayClient retries', () => {
     const cases: Array<[string, new (...args: never[]) => RelayError, (c: RelayClient<{ n: number }>, queue: string) => Promise<unknown>, string]> = [
       ['400', ValidationError, (c, queue) => c.enqueue({ id: 'a', queue, timeout: -1 }), '/enqueue'],
       ['404', JobNotFoundError, (c, queue) => c.complete(queue, 'ghost'), '/v1/complete'],
-      ['422', PermanentError, (c, queue) => c.enqueue({ id: 'a', queue, timeout: 5, payload: { n: '\u0000' as unknown as number } }), '/enqueue'],
+      // A 422 comes from the database itself (a constraint or trigger): scripted here.
+      ['422', PermanentError, (c, queue) => {
+        proxy.script({ status: 422, body: { type: 'urn:relay-ts:problem:unprocessable', title: 'Unprocessable Content', status: 422, detail: 'refused' } });
+        return c.enqueue({ id: 'a', queue, timeout: 5 });
+      }, '/enqueue'],
     ];
     for (const [status, cls, act, path] of cases) {
       it(`${status}: one request`, async () => {
