@@ -64,6 +64,14 @@ function bytes(value: string): number {
   return Number(m[1]) * unit;
 }
 
+/** A size as --help and the README write it: 16777216 -> 16mb. */
+function formatBytes(n: number): string {
+  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+    if (n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
+}
+
 function databaseUrl(value: string): string {
   if (value === '') return value; // an empty DATABASE_URL means unset
   let url: URL;
@@ -84,9 +92,10 @@ function logLevel(value: string): string {
   return value;
 }
 
-function option(flags: string, description: string, env: string, parse: (v: string) => unknown, fallback?: unknown): Option {
+/** shown: how --help writes the default, when not as JSON. */
+function option(flags: string, description: string, env: string, parse: (v: string) => unknown, fallback?: unknown, shown?: string): Option {
   const opt = new Option(flags, description).env(env).argParser(parse);
-  return fallback === undefined ? opt : opt.default(fallback);
+  return fallback === undefined ? opt : opt.default(fallback, shown);
 }
 
 function program(): Command {
@@ -98,7 +107,7 @@ function program(): Command {
     .addOption(option('--database-url <url>', 'PostgreSQL connection URL; unset: embedded PGlite in --data-dir', 'DATABASE_URL', databaseUrl))
     .addOption(option('--database-max-connections <n>', 'PostgreSQL pool size', 'DATABASE_MAX_CONNECTIONS', integer(1, 10_000), defaults.maxConnections))
     .addOption(option('--data-dir <dir>', 'embedded database directory (memory:// keeps nothing)', 'RELAY_DATA_DIR', String, defaults.dataDir))
-    .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody))
+    .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody, formatBytes(defaults.maxBody)))
     .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
     .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))

@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import { readFileSync, watch } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defaults } from '../../server/src/index.js';
 import { BIN, embeddedDataDir, killAll, relayEnv, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
 import { call, eventually, sleep, uniqueQueue } from '../helpers/relay.js';
@@ -31,17 +33,29 @@ function flagsOf(option: string): string[] {
   return (/^((?:-[\w-]+,? )+)/.exec(`${option} `)?.[1] ?? '').split(/[, ]+/).filter(Boolean);
 }
 
-/** Each setting of SEMANTICS.md "Running" and the README: its flag, variable and default. */
-const SETTINGS: Array<{ flag: string; env: string; fallback: unknown }> = [
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Each setting of SEMANTICS.md "Running" and the README: its flag, variable and default (shown: as --help writes it, when not as JSON). */
+const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: string }> = [
   { flag: '--port', env: 'PORT', fallback: defaults.port },
   { flag: '--host', env: 'HOST', fallback: defaults.host },
   { flag: '--reap-interval', env: 'REAP_INTERVAL', fallback: defaults.reapInterval },
   { flag: '--database-url', env: 'DATABASE_URL', fallback: undefined },
   { flag: '--database-max-connections', env: 'DATABASE_MAX_CONNECTIONS', fallback: defaults.maxConnections },
   { flag: '--data-dir', env: 'RELAY_DATA_DIR', fallback: defaults.dataDir },
-  { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody },
+  { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody, shown: '16mb' },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
+
+/** The README's configuration table: flag -> its default column, without backticks. */
+function readmeDefaults(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const line of readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n')) {
+    const cells = line.split('|').map((c) => c.trim().replace(/`/g, ''));
+    if (cells.length > 4 && /^--[\w-]+$/.test(cells[1]!)) rows.set(cells[1]!, cells[3]!);
+  }
+  return rows;
+}
 
 describe('relay-server binary', function () {
   this.timeout(30_000);
@@ -59,15 +73,26 @@ describe('relay-server binary', function () {
       expect(code).to.equal(0);
       expect(stderr).to.equal('');
       const options = helpOptions(stdout);
-      for (const { flag, env, fallback } of SETTINGS) {
+      for (const { flag, env, fallback, shown } of SETTINGS) {
         const option = options.find((o) => flagsOf(o).includes(flag));
         expect(option, `${flag} in --help:\n${stdout}`).to.be.a('string');
         expect(option).to.include(`env: ${env}`);
         if (fallback === undefined) expect(option).to.match(/unset/i);
-        else expect(option).to.include(`default: ${JSON.stringify(fallback)}`);
+        else expect(option).to.include(`default: ${shown ?? JSON.stringify(fallback)}`);
       }
       // And nothing it lists lacks a description.
       for (const option of options) expect(option.replace(/^(-\S+,? )+(<[^>]+> )?/, ''), option).to.have.length.greaterThan(3);
+    });
+
+    it('writes each default in the form the README shows it (16mb, not 16777216)', () => {
+      const readme = readmeDefaults();
+      expect(readme.get('--max-body'), 'the README lists --max-body').to.be.a('string');
+      for (const option of helpOptions(long.stdout)) {
+        const shown = /\(default: (.*?), env: /.exec(option)?.[1];
+        const documented = readme.get(flagsOf(option).find((f) => f.startsWith('--'))!);
+        if (shown === undefined || documented === undefined) continue;
+        expect(shown.replace(/^"(.*)"$/, '$1'), option).to.equal(documented);
+      }
     });
 
     it('accepts -h too', () => {
