@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, watch } from 'node:fs';
 import http from 'node:http';
@@ -57,6 +57,12 @@ function readmeDefaults(): Map<string, string> {
   return rows;
 }
 
+/** The server package's bin, as npm links it: the file's path from the repository root. */
+function linkedBin(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'server/package.json'), 'utf8')) as { bin: Record<string, string> };
+  return join('server', pkg.bin['relay-server']!);
+}
+
 describe('relay-server binary', function () {
   this.timeout(30_000);
   after(killAll);
@@ -100,12 +106,15 @@ describe('relay-server binary', function () {
       expect(short.stdout).to.equal(long.stdout);
     });
 
-    it('runs through its own first line (`#!/usr/bin/env -S node <flags>`), whose node flags npm start passes too', async () => {
-      const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+    it('runs through the first line (`#!/usr/bin/env -S node <flags>`) of the file npm links, whose node flags npm start passes too', async () => {
+      const bin = join(ROOT, linkedBin());
+      const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
       const shebang = /^#!\/usr\/bin\/env (-S node( --[\w-]+=\S+)+)$/.exec(first);
       expect(shebang, first).to.not.equal(null);
+      // The built binary (`node server/dist/bin.js`) starts the same way.
+      expect(readFileSync(BIN, 'utf8').split('\n', 1)[0]).to.equal(first);
       // As the kernel runs it: the rest of the line is one argument of env.
-      const child = spawn('/usr/bin/env', [shebang![1]!, BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/env', [shebang![1]!, bin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       const [code] = (await once(child, 'exit')) as [number];
@@ -113,6 +122,23 @@ describe('relay-server binary', function () {
       expect(out).to.equal(long.stdout);
       const start = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
       expect(start).to.equal(`node${shebang![1]!.slice('-S node'.length)} server/dist/bin.js`);
+    });
+
+    it("runs as the README says, `npx relay-server --help` at the root of a clone", async function () {
+      this.timeout(60_000);
+      // npm links a workspace's bin while it installs, before the build, and skips a file
+      // that does not exist yet: the file must be committed, not built.
+      const tracked = spawnSync('git', ['ls-files', '--error-unmatch', linkedBin()], { cwd: ROOT, encoding: 'utf8' });
+      expect(tracked.status, `${linkedBin()} is not committed: ${tracked.stderr}`).to.equal(0);
+      // Never fetch a package of that name from the registry instead.
+      const child = spawn('npx', ['relay-server', '--help'], { cwd: ROOT, env: relayEnv({ npm_config_yes: 'false' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      const [code] = (await once(child, 'close')) as [number];
+      expect(code, err).to.equal(0);
+      expect(out).to.equal(long.stdout);
     });
   });
 
