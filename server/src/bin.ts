@@ -59,5 +59,7 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   process.stderr.write(`relay-server: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  // A setting found unusable only at start-up (a data directory another server holds) is a
+  // configuration error like a bad flag: status 2, which a supervisor need not retry.
+  process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -1,14 +1,26 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, watch } from 'node:fs';
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaults } from '../../server/src/index.js';
-import { BIN, embeddedDataDir, killAll, relayEnv, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
-import { call, eventually, sleep, uniqueQueue } from '../helpers/relay.js';
+import { LOCK_FILE } from '../../server/src/db/data-dir-lock.js';
+import { ConfigError, defaults } from '../../server/src/index.js';
+import {
+  BIN,
+  embeddedDataDir,
+  killAll,
+  RelayExitedError,
+  relayEnv,
+  removeDir,
+  runRelay,
+  spawnRelay,
+  type Finished,
+  type RelayProcess,
+} from '../helpers/process.js';
+import { call, eventually, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
 
 /*
  * The relay-server binary as a process: flags, bad settings, start-up log, signals. On the
@@ -252,7 +264,9 @@ describe('relay-server binary', function () {
       // between also kills it outright). The first file the embedded database touches in its
       // directory shows that start-up has reached the database.
       const touched = new Promise<void>((resolve) => {
-        const watcher = watch(dataDir, { recursive: true }, () => {
+        const watcher = watch(dataDir, { recursive: true }, (_event, name) => {
+          // The lock on the directory is taken before the database opens.
+          if (String(name).startsWith(LOCK_FILE)) return;
           watcher.close();
           resolve();
         });
@@ -281,6 +295,119 @@ describe('relay-server binary', function () {
       // And the data directory is fine for the next start.
       const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
       expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+    });
+  });
+
+  describe('one data directory, one process', () => {
+    let dataDir: string;
+    beforeEach(async function () {
+      this.timeout(60_000);
+      dataDir = await embeddedDataDir();
+    });
+    afterEach(async () => {
+      await killAll();
+      await removeDir(dataDir);
+    });
+
+    /** The second server's refusal: status 2, nothing on stdout, one line on stderr naming the directory and the holder. */
+    function expectRefused(finished: { code: number | null; signal: string | null; stdout: string; stderr: string }, holder: number) {
+      expect({ code: finished.code, signal: finished.signal }, finished.stderr).to.deep.equal({ code: 2, signal: null });
+      expect(finished.stdout).to.equal('');
+      const lines = finished.stderr.trimEnd().split('\n');
+      expect(lines, finished.stderr).to.have.length(1);
+      expect(lines[0]).to.match(/^relay-server: /).and.include(dataDir).and.include(`pid ${holder}`);
+      expect(lines[0]).not.to.match(/\bat .+:\d+:\d+/);
+    }
+
+    it('a second server on the directory exits 2 with one line; the first keeps serving and hands each job out once', async () => {
+      const queue = uniqueQueue('one-dir');
+      const first = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const res = await call('POST', '/enqueue', { baseUrl: first.url, json: { id: 'j', queue, timeout: 30 } });
+      expect(res.status, res.text).to.equal(202);
+
+      const second = await runRelay([], { RELAY_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+      expectRefused(second, first.child.pid!);
+
+      expect(await drain2(first.url, queue)).to.deep.equal(['j']);
+      expect(await drain2(first.url, queue)).to.deep.equal([]);
+      expect(await first.stop()).to.deep.equal({ code: 0, signal: null });
+      // Released at close: the next server starts.
+      const third = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      expect(await third.stop()).to.deep.equal({ code: 0, signal: null });
+    });
+
+    it('of two servers started at the same moment, one serves and the other exits 2', async () => {
+      const started = await Promise.all(
+        [0, 1].map(() => spawnRelay({ env: { RELAY_DATA_DIR: dataDir } }).catch((err: unknown) => err)),
+      );
+      const serving = started.filter((s): s is RelayProcess => !(s instanceof Error));
+      const refused = started.filter((s): s is RelayExitedError => s instanceof RelayExitedError);
+      expect(serving, String(started.find((s) => s instanceof Error && !(s instanceof RelayExitedError)))).to.have.length(1);
+      expect(refused).to.have.length(1);
+      expectRefused({ ...refused[0]!.exit, stdout: refused[0]!.stdout, stderr: refused[0]!.stderr }, serving[0]!.child.pid!);
+      const health = await call('GET', '/health', { baseUrl: serving[0]!.url });
+      expect(health.status).to.equal(200);
+    });
+
+    it('SIGKILLed mid-write, its lock is left behind and taken over by the next server, which has every job that got a 202', async () => {
+      const queue = uniqueQueue('killed');
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const acknowledged: string[] = [];
+      let killed = false;
+      // Single enqueues and batches in flight together when the process dies.
+      const producers = Array.from({ length: 6 }, async (_, p) => {
+        for (let i = 0; ; i++) {
+          const ids = p % 2 ? Array.from({ length: 20 }, (_, k) => `p${p}-${i}-${k}`) : [`p${p}-${i}`];
+          const [path, json] = ids.length > 1 ? ['/enqueue/batch', ids.map((id) => ({ id, queue, timeout: 30 }))] : ['/enqueue', { id: ids[0], queue, timeout: 30 }];
+          try {
+            const res = await call('POST', path as string, { baseUrl: relay.url, json });
+            if (res.status !== 202) throw new Error(`enqueue answered ${res.status}: ${res.text}`);
+            acknowledged.push(...ids);
+          } catch (err) {
+            if (!killed) throw err;
+            return;
+          }
+        }
+      });
+      await eventually(async () => acknowledged.length >= 200, 20_000, 10);
+      killed = true;
+      relay.child.kill('SIGKILL');
+      await Promise.all(producers);
+      expect((await relay.exited).signal).to.equal('SIGKILL');
+      const left = JSON.parse(readFileSync(join(dataDir, LOCK_FILE), 'utf8')) as { pid: number };
+      expect(left.pid, 'the lock names the killed server').to.equal(relay.child.pid);
+
+      const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const stored = new Set<string>();
+      for (let batch = await drain2(again.url, queue); batch.length; batch = await drain2(again.url, queue)) batch.forEach((id) => stored.add(id));
+      const lost = acknowledged.filter((id) => !stored.has(id));
+      expect(lost, `${lost.length} of ${acknowledged.length} acknowledged jobs lost`).to.deep.equal([]);
+      expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+      expect(existsSync(join(dataDir, LOCK_FILE)), 'the lock is released at a clean stop').to.equal(false);
+    });
+
+    it('a lock left under a pid that is now another process (a container: pid 1 at every start) does not keep a server out', async () => {
+      // The pid is this test process's own: a server in this process finds its pid in the
+      // lock without having taken it.
+      writeFileSync(join(dataDir, LOCK_FILE), `${JSON.stringify({ pid: process.pid })}\n`);
+      const server = await startRelay({ databaseUrl: undefined, dataDir });
+      try {
+        // A second server in the same process is refused all the same.
+        const error = await startRelay({ databaseUrl: undefined, dataDir }).then(
+          (s) => s.close().then(() => undefined),
+          (err: unknown) => err,
+        );
+        expect(error).to.be.instanceOf(ConfigError);
+        expect((error as Error).message).to.include(`pid ${process.pid}`);
+      } finally {
+        await server.close();
+      }
+      if (process.platform !== 'linux') return;
+      // On Linux a live process under the recorded pid but started later is not the holder
+      // either (a pid reused after a crash): the lock records when its holder started.
+      writeFileSync(join(dataDir, LOCK_FILE), `${JSON.stringify({ pid: process.pid, start: 'another-boot/1' })}\n`);
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      expect(await relay.stop()).to.deep.equal({ code: 0, signal: null });
     });
   });
 });
