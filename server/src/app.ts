@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import { toProblem, toRelayError } from './errors.js';
+import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { LongPoll } from './long-poll.js';
@@ -25,6 +26,8 @@ export interface AppOptions {
   maxBody: number;
   validateResponses: boolean;
   logger: Logger;
+  /** Which Host and Origin headers are answered (http/origin-guard.ts). */
+  guard: OriginGuardOptions;
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -45,6 +48,8 @@ export function createApp(options: AppOptions): Express {
   app.set('etag', false);
   cacheValidatorRouteMatchers();
 
+  // First: a request a browser was made to send must not reach the body parser or a route.
+  app.use(originGuard(options.guard));
   // strict: false because a payload or a heartbeat's state may be any JSON value, "x" or null.
   app.use(express.json({ strict: false, limit: options.maxBody, type: ['application/json', 'application/*+json'] }));
   app.use(

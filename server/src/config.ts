@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseHostPattern, parseOriginPattern } from './http/origin-guard.js';
 
 export interface Config {
   port: number;
@@ -14,6 +15,13 @@ export interface Config {
   statementTimeoutMs: number;
   connectionTimeoutMs: number;
   logLevel: string;
+  /**
+   * Host header values accepted besides loopback names. Empty: on a loopback host only
+   * loopback names pass; on any other address every Host does.
+   */
+  allowedHosts: string[];
+  /** Browser origins (scheme://host[:port], or *) allowed besides the server's own. */
+  allowedOrigins: string[];
   /** Validate every response against openapi.yaml too (the test suite turns this on). */
   validateResponses: boolean;
 }
@@ -29,6 +37,8 @@ export const defaults: Config = {
   statementTimeoutMs: 5_000,
   connectionTimeoutMs: 5_000,
   logLevel: 'info',
+  allowedHosts: [],
+  allowedOrigins: [],
   validateResponses: false,
 };
 
@@ -72,6 +82,20 @@ function formatBytes(n: number): string {
   return String(n);
 }
 
+function list(parseEntry: (entry: string) => unknown) {
+  return (value: string): string[] => {
+    const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+    for (const entry of entries) {
+      try {
+        parseEntry(entry);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    }
+    return entries;
+  };
+}
+
 function databaseUrl(value: string): string {
   if (value === '') return value; // an empty DATABASE_URL means unset
   let url: URL;
@@ -110,6 +134,26 @@ function program(): Command {
     .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody, formatBytes(defaults.maxBody)))
     .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
     .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
+    .addOption(
+      option(
+        '--allowed-hosts <hosts>',
+        'Host names answered besides loopback ones, comma-separated (relay.example.com, relay.internal:8080, *.example.com, or * for any); none: a loopback --host answers loopback names only, any other --host every name',
+        'RELAY_ALLOWED_HOSTS',
+        list(parseHostPattern),
+        defaults.allowedHosts,
+        'none',
+      ),
+    )
+    .addOption(
+      option(
+        '--allowed-origins <origins>',
+        'browser origins allowed to call the API besides its own, comma-separated (https://app.example.com, or * for any); only they get CORS headers',
+        'RELAY_ALLOWED_ORIGINS',
+        list(parseOriginPattern),
+        defaults.allowedOrigins,
+        'none',
+      ),
+    )
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -150,6 +194,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       statementTimeoutMs: o.statementTimeout,
       connectionTimeoutMs: o.connectionTimeout,
       logLevel: o.logLevel,
+      allowedHosts: o.allowedHosts,
+      allowedOrigins: o.allowedOrigins,
     },
   };
 }

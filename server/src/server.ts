@@ -49,6 +49,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     maxBody: config.maxBody,
     validateResponses: config.validateResponses,
     logger,
+    guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
   });
 
   const server: Server = await new Promise((resolve, reject) => {

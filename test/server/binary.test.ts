@@ -56,6 +56,8 @@ const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: st
   { flag: '--database-max-connections', env: 'DATABASE_MAX_CONNECTIONS', fallback: defaults.maxConnections },
   { flag: '--data-dir', env: 'RELAY_DATA_DIR', fallback: defaults.dataDir },
   { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody, shown: '16mb' },
+  { flag: '--allowed-hosts', env: 'RELAY_ALLOWED_HOSTS', fallback: defaults.allowedHosts, shown: 'none' },
+  { flag: '--allowed-origins', env: 'RELAY_ALLOWED_ORIGINS', fallback: defaults.allowedOrigins, shown: 'none' },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
 
@@ -165,6 +167,9 @@ describe('relay-server binary', function () {
       { name: 'DATABASE_MAX_CONNECTIONS=0', env: { DATABASE_MAX_CONNECTIONS: '0' }, mentions: /DATABASE_MAX_CONNECTIONS|max-connections/ },
       { name: '--port abc', args: ['--port', 'abc'], mentions: /port/ },
       { name: 'an unknown flag', args: ['--no-such-flag'], mentions: /no-such-flag/ },
+      { name: 'RELAY_ALLOWED_HOSTS=evil@127.0.0.1', env: { RELAY_ALLOWED_HOSTS: 'relay.example.com,evil@127.0.0.1' }, mentions: /RELAY_ALLOWED_HOSTS|allowed-hosts/ },
+      { name: 'RELAY_ALLOWED_ORIGINS without a scheme', env: { RELAY_ALLOWED_ORIGINS: 'app.example.com' }, mentions: /RELAY_ALLOWED_ORIGINS|allowed-origins/ },
+      { name: '--allowed-origins with a path', args: ['--allowed-origins', 'https://app.example.com/ui'], mentions: /allowed-origins/ },
     ];
     // Each is a process start; run them side by side.
     const results = new Map<string, Finished>();
