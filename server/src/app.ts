@@ -6,6 +6,7 @@ import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
 import type { ConnectionCap } from './http/connections.js';
 import { Contract, specPath } from './http/contract.js';
 import { intake } from './http/intake.js';
+import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { LongPoll } from './long-poll.js';
@@ -22,6 +23,8 @@ export interface AppOptions {
   limits: AppLimits;
   connections?: ConnectionCap;
   logger: Logger;
+  /** Which Host and Origin headers are answered (http/origin-guard.ts). */
+  guard: OriginGuardOptions;
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -47,6 +50,8 @@ export function createApp(options: AppOptions): Express {
   cacheValidatorRouteMatchers();
 
   if (options.connections) app.use(options.connections.middleware());
+  // Before the body is read: a request a browser was made to send must not reach a route.
+  app.use(originGuard(options.guard));
   const path = specPath();
   app.use(intake({ contract: Contract.load(path), maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
   app.use(

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseHostPattern, parseOriginPattern } from './http/origin-guard.js';
 
 export interface Config {
   port: number;
@@ -14,6 +15,13 @@ export interface Config {
   statementTimeoutMs: number;
   connectionTimeoutMs: number;
   logLevel: string;
+  /**
+   * Host header values accepted besides loopback names. Empty: on a loopback host only
+   * loopback names pass; on any other address every Host does.
+   */
+  allowedHosts: string[];
+  /** Browser origins (scheme://host[:port], or *) allowed besides the server's own. */
+  allowedOrigins: string[];
   /** Validate every response against openapi.yaml too (the test suite turns this on). */
   validateResponses: boolean;
   /** The most jobs one `next` answers, whatever num_jobs asks for. */
@@ -41,6 +49,8 @@ export const defaults: Config = {
   statementTimeoutMs: 5_000,
   connectionTimeoutMs: 5_000,
   logLevel: 'info',
+  allowedHosts: [],
+  allowedOrigins: [],
   validateResponses: false,
   maxNumJobs: 1000,
   maxJsonDepth: 128,
@@ -84,6 +94,28 @@ function bytes(value: string): number {
   return Number(m[1]) * unit;
 }
 
+/** A size as --help and the README write it: 16777216 -> 16mb. */
+function formatBytes(n: number): string {
+  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+    if (n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
+}
+
+function list(parseEntry: (entry: string) => unknown) {
+  return (value: string): string[] => {
+    const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+    for (const entry of entries) {
+      try {
+        parseEntry(entry);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    }
+    return entries;
+  };
+}
+
 function databaseUrl(value: string): string {
   if (value === '') return value; // an empty DATABASE_URL means unset
   let url: URL;
@@ -104,9 +136,10 @@ function logLevel(value: string): string {
   return value;
 }
 
-function option(flags: string, description: string, env: string, parse: (v: string) => unknown, fallback?: unknown): Option {
+/** shown: how --help writes the default, when not as JSON. */
+function option(flags: string, description: string, env: string, parse: (v: string) => unknown, fallback?: unknown, shown?: string): Option {
   const opt = new Option(flags, description).env(env).argParser(parse);
-  return fallback === undefined ? opt : opt.default(fallback);
+  return fallback === undefined ? opt : opt.default(fallback, shown);
 }
 
 function program(): Command {
@@ -118,15 +151,35 @@ function program(): Command {
     .addOption(option('--database-url <url>', 'PostgreSQL connection URL; unset: embedded PGlite in --data-dir', 'DATABASE_URL', databaseUrl))
     .addOption(option('--database-max-connections <n>', 'PostgreSQL pool size', 'DATABASE_MAX_CONNECTIONS', integer(1, 10_000), defaults.maxConnections))
     .addOption(option('--data-dir <dir>', 'embedded database directory (memory:// keeps nothing)', 'RELAY_DATA_DIR', String, defaults.dataDir))
-    .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody))
+    .addOption(option('--max-body <size>', 'largest request body; larger is a 413', 'RELAY_MAX_BODY', bytes, defaults.maxBody, formatBytes(defaults.maxBody)))
     .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
     .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
     .addOption(option('--max-num-jobs <n>', 'the most jobs one next answers; a larger num_jobs gets this many', 'RELAY_MAX_NUM_JOBS', integer(1, 100_000), defaults.maxNumJobs))
     .addOption(option('--max-json-depth <n>', 'deepest nesting of a JSON request body; deeper is a 400', 'RELAY_MAX_JSON_DEPTH', integer(2, 1000), defaults.maxJsonDepth))
-    .addOption(option('--max-response <size>', 'about the largest answer of one next; past it, fewer jobs', 'RELAY_MAX_RESPONSE', bytes, defaults.maxResponse))
+    .addOption(option('--max-response <size>', 'about the largest answer of one next; past it, fewer jobs', 'RELAY_MAX_RESPONSE', bytes, defaults.maxResponse, formatBytes(defaults.maxResponse)))
     .addOption(option('--max-connections <n>', 'concurrent HTTP connections; requests over it answer 429', 'RELAY_MAX_CONNECTIONS', integer(1, 1_000_000), defaults.maxHttpConnections))
     .addOption(option('--max-waiting-polls <n>', 'long polls waiting at once; one more answers 429', 'RELAY_MAX_WAITING_POLLS', integer(1, 1_000_000), defaults.maxWaitingPolls))
     .addOption(option('--keep-alive-timeout <ms>', 'how long an idle connection stays open, milliseconds', 'RELAY_KEEP_ALIVE_TIMEOUT', integer(1, 3_600_000), defaults.keepAliveTimeoutMs))
+    .addOption(
+      option(
+        '--allowed-hosts <hosts>',
+        'Host names answered besides loopback ones, comma-separated (relay.example.com, relay.internal:8080, *.example.com, or * for any); none: a loopback --host answers loopback names only, any other --host every name',
+        'RELAY_ALLOWED_HOSTS',
+        list(parseHostPattern),
+        defaults.allowedHosts,
+        'none',
+      ),
+    )
+    .addOption(
+      option(
+        '--allowed-origins <origins>',
+        'browser origins allowed to call the API besides its own, comma-separated (https://app.example.com, or * for any); only they get CORS headers',
+        'RELAY_ALLOWED_ORIGINS',
+        list(parseOriginPattern),
+        defaults.allowedOrigins,
+        'none',
+      ),
+    )
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -173,6 +226,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       maxHttpConnections: o.maxConnections,
       maxWaitingPolls: o.maxWaitingPolls,
       keepAliveTimeoutMs: o.keepAliveTimeout,
+      allowedHosts: o.allowedHosts,
+      allowedOrigins: o.allowedOrigins,
     },
   };
 }

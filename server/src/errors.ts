@@ -49,6 +49,20 @@ export class RequestTimeoutError extends RelayError {
   readonly title = 'Request Timeout';
 }
 
+/** A request naming a Host this server does not answer to (DNS rebinding); see http/origin-guard.ts. */
+export class ForbiddenHostError extends RelayError {
+  readonly status = 403;
+  readonly slug = 'forbidden-host';
+  readonly title = 'Forbidden';
+}
+
+/** A browser request from an origin not allowed to call this server; see http/origin-guard.ts. */
+export class ForbiddenOriginError extends RelayError {
+  readonly status = 403;
+  readonly slug = 'forbidden-origin';
+  readonly title = 'Forbidden';
+}
+
 export class RouteNotFoundError extends RelayError {
   readonly status = 404;
   readonly slug = 'not-found';

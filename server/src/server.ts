@@ -45,7 +45,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   const longPoll = new LongPoll(store, { recheckMs: 1000, maxWaiting: config.maxWaitingPolls });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
-  const app = createApp({ store, longPoll, databaseKind: db.kind, limits: config, connections, logger });
+  const app = createApp({
+    store,
+    longPoll,
+    databaseKind: db.kind,
+    limits: config,
+    connections,
+    logger,
+    guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
+  });
 
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));

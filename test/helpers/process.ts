@@ -24,6 +24,8 @@ const RELAY_VARIABLES = [
   'RELAY_MAX_BODY',
   'RELAY_STATEMENT_TIMEOUT',
   'RELAY_CONNECTION_TIMEOUT',
+  'RELAY_ALLOWED_HOSTS',
+  'RELAY_ALLOWED_ORIGINS',
   'LOG_LEVEL',
 ];
 
@@ -79,6 +81,13 @@ function track(child: ChildProcess): Promise<Exit> {
       resolve({ code, signal });
     });
   });
+}
+
+/** What spawnRelay() throws when the process exits before it is ready (a refused start). */
+export class RelayExitedError extends Error {
+  constructor(readonly exit: Exit, readonly stdout: string, readonly stderr: string) {
+    super(`relay-server exited (${JSON.stringify(exit)}) before the log line; stdout:\n${stdout}\nstderr:\n${stderr}`);
+  }
 }
 
 export interface Finished extends Exit {
@@ -194,11 +203,13 @@ export async function spawnRelay(options: SpawnOptions = {}): Promise<RelayProce
         reject(new Error(`no matching log line within ${timeoutMs} ms; stdout:\n${out}\nstderr:\n${err}`));
       }, timeoutMs);
       waiters.push(waiter);
-      void exited.then((exit) => {
+      // Read what it wrote before it exited (its reason) before giving up on it.
+      void exited.then(async (exit) => {
+        await Promise.all([once(child.stdout!, 'close'), once(child.stderr!, 'close')]);
         if (!waiters.includes(waiter)) return;
         waiters.splice(waiters.indexOf(waiter), 1);
         clearTimeout(timer);
-        reject(new Error(`relay-server exited (${JSON.stringify(exit)}) before the log line; stdout:\n${out}\nstderr:\n${err}`));
+        reject(new RelayExitedError(exit, out, err));
       });
     });
   };

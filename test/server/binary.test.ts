@@ -1,12 +1,26 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, watch } from 'node:fs';
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { defaults } from '../../server/src/index.js';
-import { BIN, embeddedDataDir, killAll, relayEnv, removeDir, runRelay, spawnRelay, type Finished } from '../helpers/process.js';
-import { call, eventually, sleep, uniqueQueue } from '../helpers/relay.js';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LOCK_FILE } from '../../server/src/db/data-dir-lock.js';
+import { ConfigError, defaults } from '../../server/src/index.js';
+import {
+  BIN,
+  embeddedDataDir,
+  killAll,
+  RelayExitedError,
+  relayEnv,
+  removeDir,
+  runRelay,
+  spawnRelay,
+  type Finished,
+  type RelayProcess,
+} from '../helpers/process.js';
+import { call, eventually, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
 
 /*
  * The relay-server binary as a process: flags, bad settings, start-up log, signals. On the
@@ -31,17 +45,43 @@ function flagsOf(option: string): string[] {
   return (/^((?:-[\w-]+,? )+)/.exec(`${option} `)?.[1] ?? '').split(/[, ]+/).filter(Boolean);
 }
 
-/** Each setting of SEMANTICS.md "Running" and the README: its flag, variable and default. */
-const SETTINGS: Array<{ flag: string; env: string; fallback: unknown }> = [
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Each setting of SEMANTICS.md "Running" and the README: its flag, variable and default (shown: as --help writes it, when not as JSON). */
+const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: string }> = [
   { flag: '--port', env: 'PORT', fallback: defaults.port },
   { flag: '--host', env: 'HOST', fallback: defaults.host },
   { flag: '--reap-interval', env: 'REAP_INTERVAL', fallback: defaults.reapInterval },
   { flag: '--database-url', env: 'DATABASE_URL', fallback: undefined },
   { flag: '--database-max-connections', env: 'DATABASE_MAX_CONNECTIONS', fallback: defaults.maxConnections },
   { flag: '--data-dir', env: 'RELAY_DATA_DIR', fallback: defaults.dataDir },
-  { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody },
+  { flag: '--max-body', env: 'RELAY_MAX_BODY', fallback: defaults.maxBody, shown: '16mb' },
+  { flag: '--allowed-hosts', env: 'RELAY_ALLOWED_HOSTS', fallback: defaults.allowedHosts, shown: 'none' },
+  { flag: '--allowed-origins', env: 'RELAY_ALLOWED_ORIGINS', fallback: defaults.allowedOrigins, shown: 'none' },
+  { flag: '--max-num-jobs', env: 'RELAY_MAX_NUM_JOBS', fallback: defaults.maxNumJobs },
+  { flag: '--max-json-depth', env: 'RELAY_MAX_JSON_DEPTH', fallback: defaults.maxJsonDepth },
+  { flag: '--max-response', env: 'RELAY_MAX_RESPONSE', fallback: defaults.maxResponse, shown: '16mb' },
+  { flag: '--max-connections', env: 'RELAY_MAX_CONNECTIONS', fallback: defaults.maxHttpConnections },
+  { flag: '--max-waiting-polls', env: 'RELAY_MAX_WAITING_POLLS', fallback: defaults.maxWaitingPolls },
+  { flag: '--keep-alive-timeout', env: 'RELAY_KEEP_ALIVE_TIMEOUT', fallback: defaults.keepAliveTimeoutMs },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
+
+/** The README's configuration table: flag -> its default column, without backticks. */
+function readmeDefaults(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const line of readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n')) {
+    const cells = line.split('|').map((c) => c.trim().replace(/`/g, ''));
+    if (cells.length > 4 && /^--[\w-]+$/.test(cells[1]!)) rows.set(cells[1]!, cells[3]!);
+  }
+  return rows;
+}
+
+/** The server package's bin, as npm links it: the file's path from the repository root. */
+function linkedBin(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'server/package.json'), 'utf8')) as { bin: Record<string, string> };
+  return join('server', pkg.bin['relay-server']!);
+}
 
 describe('relay-server binary', function () {
   this.timeout(30_000);
@@ -59,15 +99,26 @@ describe('relay-server binary', function () {
       expect(code).to.equal(0);
       expect(stderr).to.equal('');
       const options = helpOptions(stdout);
-      for (const { flag, env, fallback } of SETTINGS) {
+      for (const { flag, env, fallback, shown } of SETTINGS) {
         const option = options.find((o) => flagsOf(o).includes(flag));
         expect(option, `${flag} in --help:\n${stdout}`).to.be.a('string');
         expect(option).to.include(`env: ${env}`);
         if (fallback === undefined) expect(option).to.match(/unset/i);
-        else expect(option).to.include(`default: ${JSON.stringify(fallback)}`);
+        else expect(option).to.include(`default: ${shown ?? JSON.stringify(fallback)}`);
       }
       // And nothing it lists lacks a description.
       for (const option of options) expect(option.replace(/^(-\S+,? )+(<[^>]+> )?/, ''), option).to.have.length.greaterThan(3);
+    });
+
+    it('writes each default in the form the README shows it (16mb, not 16777216)', () => {
+      const readme = readmeDefaults();
+      expect(readme.get('--max-body'), 'the README lists --max-body').to.be.a('string');
+      for (const option of helpOptions(long.stdout)) {
+        const shown = /\(default: (.*?), env: /.exec(option)?.[1];
+        const documented = readme.get(flagsOf(option).find((f) => f.startsWith('--'))!);
+        if (shown === undefined || documented === undefined) continue;
+        expect(shown.replace(/^"(.*)"$/, '$1'), option).to.equal(documented);
+      }
     });
 
     it('accepts -h too', () => {
@@ -75,12 +126,15 @@ describe('relay-server binary', function () {
       expect(short.stdout).to.equal(long.stdout);
     });
 
-    it('runs through its own first line (`#!/usr/bin/env -S node <flags>`), whose node flags npm start passes too', async () => {
-      const first = readFileSync(BIN, 'utf8').split('\n', 1)[0]!;
+    it('runs through the first line (`#!/usr/bin/env -S node <flags>`) of the file npm links, whose node flags npm start passes too', async () => {
+      const bin = join(ROOT, linkedBin());
+      const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
       const shebang = /^#!\/usr\/bin\/env (-S node( --[\w-]+=\S+)+)$/.exec(first);
       expect(shebang, first).to.not.equal(null);
+      // The built binary (`node server/dist/bin.js`) starts the same way.
+      expect(readFileSync(BIN, 'utf8').split('\n', 1)[0]).to.equal(first);
       // As the kernel runs it: the rest of the line is one argument of env.
-      const child = spawn('/usr/bin/env', [shebang![1]!, BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/usr/bin/env', [shebang![1]!, bin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       const [code] = (await once(child, 'exit')) as [number];
@@ -88,6 +142,23 @@ describe('relay-server binary', function () {
       expect(out).to.equal(long.stdout);
       const start = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start;
       expect(start).to.equal(`node${shebang![1]!.slice('-S node'.length)} server/dist/bin.js`);
+    });
+
+    it("runs as the README says, `npx relay-server --help` at the root of a clone", async function () {
+      this.timeout(60_000);
+      // npm links a workspace's bin while it installs, before the build, and skips a file
+      // that does not exist yet: the file must be committed, not built.
+      const tracked = spawnSync('git', ['ls-files', '--error-unmatch', linkedBin()], { cwd: ROOT, encoding: 'utf8' });
+      expect(tracked.status, `${linkedBin()} is not committed: ${tracked.stderr}`).to.equal(0);
+      // Never fetch a package of that name from the registry instead.
+      const child = spawn('npx', ['relay-server', '--help'], { cwd: ROOT, env: relayEnv({ npm_config_yes: 'false' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      const [code] = (await once(child, 'close')) as [number];
+      expect(code, err).to.equal(0);
+      expect(out).to.equal(long.stdout);
     });
   });
 
@@ -102,6 +173,9 @@ describe('relay-server binary', function () {
       { name: 'DATABASE_MAX_CONNECTIONS=0', env: { DATABASE_MAX_CONNECTIONS: '0' }, mentions: /DATABASE_MAX_CONNECTIONS|max-connections/ },
       { name: '--port abc', args: ['--port', 'abc'], mentions: /port/ },
       { name: 'an unknown flag', args: ['--no-such-flag'], mentions: /no-such-flag/ },
+      { name: 'RELAY_ALLOWED_HOSTS=evil@127.0.0.1', env: { RELAY_ALLOWED_HOSTS: 'relay.example.com,evil@127.0.0.1' }, mentions: /RELAY_ALLOWED_HOSTS|allowed-hosts/ },
+      { name: 'RELAY_ALLOWED_ORIGINS without a scheme', env: { RELAY_ALLOWED_ORIGINS: 'app.example.com' }, mentions: /RELAY_ALLOWED_ORIGINS|allowed-origins/ },
+      { name: '--allowed-origins with a path', args: ['--allowed-origins', 'https://app.example.com/ui'], mentions: /allowed-origins/ },
     ];
     // Each is a process start; run them side by side.
     const results = new Map<string, Finished>();
@@ -201,7 +275,9 @@ describe('relay-server binary', function () {
       // between also kills it outright). The first file the embedded database touches in its
       // directory shows that start-up has reached the database.
       const touched = new Promise<void>((resolve) => {
-        const watcher = watch(dataDir, { recursive: true }, () => {
+        const watcher = watch(dataDir, { recursive: true }, (_event, name) => {
+          // The lock on the directory is taken before the database opens.
+          if (String(name).startsWith(LOCK_FILE)) return;
           watcher.close();
           resolve();
         });
@@ -230,6 +306,119 @@ describe('relay-server binary', function () {
       // And the data directory is fine for the next start.
       const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
       expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+    });
+  });
+
+  describe('one data directory, one process', () => {
+    let dataDir: string;
+    beforeEach(async function () {
+      this.timeout(60_000);
+      dataDir = await embeddedDataDir();
+    });
+    afterEach(async () => {
+      await killAll();
+      await removeDir(dataDir);
+    });
+
+    /** The second server's refusal: status 2, nothing on stdout, one line on stderr naming the directory and the holder. */
+    function expectRefused(finished: { code: number | null; signal: string | null; stdout: string; stderr: string }, holder: number) {
+      expect({ code: finished.code, signal: finished.signal }, finished.stderr).to.deep.equal({ code: 2, signal: null });
+      expect(finished.stdout).to.equal('');
+      const lines = finished.stderr.trimEnd().split('\n');
+      expect(lines, finished.stderr).to.have.length(1);
+      expect(lines[0]).to.match(/^relay-server: /).and.include(dataDir).and.include(`pid ${holder}`);
+      expect(lines[0]).not.to.match(/\bat .+:\d+:\d+/);
+    }
+
+    it('a second server on the directory exits 2 with one line; the first keeps serving and hands each job out once', async () => {
+      const queue = uniqueQueue('one-dir');
+      const first = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const res = await call('POST', '/enqueue', { baseUrl: first.url, json: { id: 'j', queue, timeout: 30 } });
+      expect(res.status, res.text).to.equal(202);
+
+      const second = await runRelay([], { RELAY_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' });
+      expectRefused(second, first.child.pid!);
+
+      expect(await drain2(first.url, queue)).to.deep.equal(['j']);
+      expect(await drain2(first.url, queue)).to.deep.equal([]);
+      expect(await first.stop()).to.deep.equal({ code: 0, signal: null });
+      // Released at close: the next server starts.
+      const third = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      expect(await third.stop()).to.deep.equal({ code: 0, signal: null });
+    });
+
+    it('of two servers started at the same moment, one serves and the other exits 2', async () => {
+      const started = await Promise.all(
+        [0, 1].map(() => spawnRelay({ env: { RELAY_DATA_DIR: dataDir } }).catch((err: unknown) => err)),
+      );
+      const serving = started.filter((s): s is RelayProcess => !(s instanceof Error));
+      const refused = started.filter((s): s is RelayExitedError => s instanceof RelayExitedError);
+      expect(serving, String(started.find((s) => s instanceof Error && !(s instanceof RelayExitedError)))).to.have.length(1);
+      expect(refused).to.have.length(1);
+      expectRefused({ ...refused[0]!.exit, stdout: refused[0]!.stdout, stderr: refused[0]!.stderr }, serving[0]!.child.pid!);
+      const health = await call('GET', '/health', { baseUrl: serving[0]!.url });
+      expect(health.status).to.equal(200);
+    });
+
+    it('SIGKILLed mid-write, its lock is left behind and taken over by the next server, which has every job that got a 202', async () => {
+      const queue = uniqueQueue('killed');
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const acknowledged: string[] = [];
+      let killed = false;
+      // Single enqueues and batches in flight together when the process dies.
+      const producers = Array.from({ length: 6 }, async (_, p) => {
+        for (let i = 0; ; i++) {
+          const ids = p % 2 ? Array.from({ length: 20 }, (_, k) => `p${p}-${i}-${k}`) : [`p${p}-${i}`];
+          const [path, json] = ids.length > 1 ? ['/enqueue/batch', ids.map((id) => ({ id, queue, timeout: 30 }))] : ['/enqueue', { id: ids[0], queue, timeout: 30 }];
+          try {
+            const res = await call('POST', path as string, { baseUrl: relay.url, json });
+            if (res.status !== 202) throw new Error(`enqueue answered ${res.status}: ${res.text}`);
+            acknowledged.push(...ids);
+          } catch (err) {
+            if (!killed) throw err;
+            return;
+          }
+        }
+      });
+      await eventually(async () => acknowledged.length >= 200, 20_000, 10);
+      killed = true;
+      relay.child.kill('SIGKILL');
+      await Promise.all(producers);
+      expect((await relay.exited).signal).to.equal('SIGKILL');
+      const left = JSON.parse(readFileSync(join(dataDir, LOCK_FILE), 'utf8')) as { pid: number };
+      expect(left.pid, 'the lock names the killed server').to.equal(relay.child.pid);
+
+      const again = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      const stored = new Set<string>();
+      for (let batch = await drain2(again.url, queue); batch.length; batch = await drain2(again.url, queue)) batch.forEach((id) => stored.add(id));
+      const lost = acknowledged.filter((id) => !stored.has(id));
+      expect(lost, `${lost.length} of ${acknowledged.length} acknowledged jobs lost`).to.deep.equal([]);
+      expect(await again.stop()).to.deep.equal({ code: 0, signal: null });
+      expect(existsSync(join(dataDir, LOCK_FILE)), 'the lock is released at a clean stop').to.equal(false);
+    });
+
+    it('a lock left under a pid that is now another process (a container: pid 1 at every start) does not keep a server out', async () => {
+      // The pid is this test process's own: a server in this process finds its pid in the
+      // lock without having taken it.
+      writeFileSync(join(dataDir, LOCK_FILE), `${JSON.stringify({ pid: process.pid })}\n`);
+      const server = await startRelay({ databaseUrl: undefined, dataDir });
+      try {
+        // A second server in the same process is refused all the same.
+        const error = await startRelay({ databaseUrl: undefined, dataDir }).then(
+          (s) => s.close().then(() => undefined),
+          (err: unknown) => err,
+        );
+        expect(error).to.be.instanceOf(ConfigError);
+        expect((error as Error).message).to.include(`pid ${process.pid}`);
+      } finally {
+        await server.close();
+      }
+      if (process.platform !== 'linux') return;
+      // On Linux a live process under the recorded pid but started later is not the holder
+      // either (a pid reused after a crash): the lock records when its holder started.
+      writeFileSync(join(dataDir, LOCK_FILE), `${JSON.stringify({ pid: process.pid, start: 'another-boot/1' })}\n`);
+      const relay = await spawnRelay({ env: { RELAY_DATA_DIR: dataDir } });
+      expect(await relay.stop()).to.deep.equal({ code: 0, signal: null });
     });
   });
 });

@@ -120,7 +120,7 @@ describe('GET /v1/next?wait (long poll)', () => {
     for (const queue of queues) {
       const socket = connect(Number(port), '127.0.0.1');
       await new Promise<void>((resolve) => socket.on('connect', resolve));
-      socket.write(`GET /v1/next?queue=${encodeURIComponent(queue)}&wait=5 HTTP/1.1\r\nHost: x\r\n\r\n`);
+      socket.write(`GET /v1/next?queue=${encodeURIComponent(queue)}&wait=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       await sleep(100); // the request is waiting now
       // The client hangs up just as a job arrives for it.
       socket.destroy();

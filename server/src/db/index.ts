@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { lockableDirectory, lockDataDir } from './data-dir-lock.js';
 import { openPGlite } from './pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Database } from './types.js';
@@ -16,5 +17,27 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       logger,
     });
   }
-  return openPGlite(config.dataDir);
+  return openEmbedded(config.dataDir);
+}
+
+/** PGlite in dataDir, held by this process alone until close (see data-dir-lock.ts). */
+async function openEmbedded(dataDir: string): Promise<Database> {
+  const dir = lockableDirectory(dataDir);
+  const unlock = dir === undefined ? async () => undefined : await lockDataDir(dir);
+  let db: Database;
+  try {
+    db = await openPGlite(dataDir);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+  const close = db.close.bind(db);
+  db.close = async () => {
+    try {
+      await close();
+    } finally {
+      await unlock();
+    }
+  };
+  return db;
 }
