@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { createLogger, defaults, startServer } from '../server/src/index.js';
-import { hotStatements } from '../server/src/store.js';
+import { hotStatements } from '../server/src/sql/index.js';
 
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('set DATABASE_URL to a scratch database');

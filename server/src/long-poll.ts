@@ -1,69 +1,121 @@
+import type { Queryable } from './db/index.js';
 import { OverloadedError } from './errors.js';
-import type { LeasedJob } from './jobs.js';
-import type { Store } from './store.js';
+import type { HandOff, HandOffPlan } from './hand-off.js';
+import type { LeasedJob, NewJob } from './jobs.js';
+import { claimJobs } from './sql/next.js';
+import { releaseDeliveries } from './sql/release.js';
 
 /**
  * Long-polling `next`: a request that finds no job waits here, holding no database
  * connection, until a notification names its queue, a re-check comes due, its wait runs out,
  * or its client goes away.
  *
- * Notifications are hints. A notification wakes one idle waiter of the queue (not all of
+ * Notifications are hints. A notification wakes one sleeping waiter of the queue (not all of
  * them: one new job needs one claim, not a stampede); a waiter that claims a full batch
  * passes the wake on, since more may be waiting. Independently, each queue with waiters
  * re-checks once per recheckMs, so a lost notification, or one that came before the job's
  * run_at, delays a job by at most that.
  *
- * Hand-off: a single enqueue on this server for a queue with an idle waiter reserves that
- * waiter, and the store inserts the job already leased to it; the waiter answers with it,
- * without a claim of its own (one database round trip and commit fewer between enqueue and
- * delivery: p50 1.38 vs 1.80 ms, p99 7.1 vs 13.9 ms at 200 jobs/s in a same-run A/B). The
- * store leases nothing when an older job of the queue is ready (FIFO), and a waiter whose
- * client left answers through next(), which releases what it was handed.
+ * Hand-off (HandOff): a single enqueue on this server for a queue with a sleeping waiter
+ * reserves that waiter, and the enqueue stores the job already leased to it; the waiter
+ * answers with it without a claim of its own (one database round trip and commit fewer
+ * between enqueue and delivery). Nothing is leased when an older job of the queue is ready
+ * (FIFO), and a waiter whose client left answers through next(), which releases what it was
+ * handed.
  *
  * Known empty: a wait that starts right after a claim of its queue found no more jobs, with
  * nothing announced for the queue since that claim began, sleeps at once instead of claiming.
  * A worker re-polls after every job it gets; at a low rate each of those claims found nothing
- * (a third of the statements per job on the latency path) and kept the waiter busy, so not
- * reservable, when the next job came. Every way a job becomes ready on any server announces
- * it (notify), except time: a job whose run_at passes. The mark lasts recheckMs, so such a job
- * waits at most that, the bound a lost notification already has.
+ * and kept the waiter claiming, so not reservable, when the next job came. Every way a job
+ * becomes ready on any server announces it (notify), except time: a job whose run_at passes.
+ * The mark lasts recheckMs, so such a job waits at most that, the bound a lost notification
+ * already has.
  */
-
-interface Waiter {
-  wake(): void;
-  /** Set while the waiter is claiming: a wake then means "claim once more". */
-  busy: boolean;
-  again: boolean;
-  /** How many jobs its request asked for. */
-  limit: number;
-  /** True only while it sleeps waiting for a wake: the one moment it may be reserved. */
-  idle: boolean;
-  /** Settles when a reservation of this waiter is settled (jobs handed, or none). */
-  reserved?: Promise<void>;
-  /** Jobs stored already leased to this waiter (see reserve). */
-  handed?: LeasedJob[];
-}
 
 /**
- * An idle waiter set aside for the jobs of an enqueue under way: the store inserts them
- * already leased to it, saving the claim that would follow. Exactly one of deliver or cancel
- * is called; cancel (nothing could be handed) wakes the waiter to claim as usual.
+ * What a waiting request is doing. Only these moves are allowed (see MOVES):
+ * - claiming: its claim is under way; a wake now means "claim once more" (claiming-again);
+ * - sleeping: waiting for a wake, its deadline or its client leaving; the one state in which a
+ *   wake is taken at once and in which it may be reserved for a hand-off;
+ * - reserved: set aside by an enqueue under way; the enqueue settles it with jobs (done) or
+ *   with none (claiming);
+ * - done: answered.
  */
-export interface Reservation {
-  limit: number;
-  deliver(jobs: LeasedJob[]): void;
-  cancel(): void;
-}
+type WaiterState = 'claiming' | 'claiming-again' | 'sleeping' | 'reserved' | 'done';
 
-/**
- * A queue's waiters in arrival order, and apart from them those asleep and unreserved (the
- * ones a wake or a reservation picks first), so that picking one costs the same however many
- * wait.
- */
+const MOVES: Record<WaiterState, readonly WaiterState[]> = {
+  claiming: ['claiming-again', 'sleeping', 'done'],
+  'claiming-again': ['claiming', 'done'],
+  sleeping: ['claiming', 'reserved', 'done'],
+  reserved: ['claiming', 'done'],
+  done: [],
+};
+
+/** A queue's waiters in arrival order, and the sleeping ones apart, so picking one costs the same however many wait. */
 interface WaitingQueue {
   waiters: Set<Waiter>;
-  idle: Set<Waiter>;
+  sleeping: Set<Waiter>;
   timer: NodeJS.Timeout;
+}
+
+class Waiter {
+  #state: WaiterState = 'claiming';
+  #endSleep: (() => void) | undefined;
+  /** Settles when a reservation is settled; `handed` then holds the jobs leased to this request, if any. */
+  settled: Promise<void> | undefined;
+  handed: LeasedJob[] | undefined;
+
+  constructor(
+    /** How many jobs its request asked for. */
+    readonly limit: number,
+    private readonly queue: WaitingQueue,
+  ) {}
+
+  get state(): WaiterState {
+    return this.#state;
+  }
+
+  to(next: WaiterState): void {
+    if (!MOVES[this.#state].includes(next)) throw new Error(`long poll: a waiter cannot go from ${this.#state} to ${next}`);
+    if (this.#state === 'sleeping') this.queue.sleeping.delete(this);
+    this.#state = next;
+    if (next === 'sleeping') this.queue.sleeping.add(this);
+  }
+
+  /** Jobs may be available: claim (again). */
+  wake(): void {
+    if (this.#state === 'claiming') this.to('claiming-again');
+    else if (this.#state === 'sleeping') this.#endSleep?.();
+  }
+
+  /** Sleeps until woken, until ms pass, or until a stop signal aborts; the state is left as it was. */
+  async sleep(ms: number, stops: AbortSignal[]): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        for (const s of stops) s.removeEventListener('abort', done);
+        this.#endSleep = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      for (const s of stops) s.addEventListener('abort', done, { once: true });
+      this.#endSleep = done;
+    });
+  }
+
+  /** Sets the waiter aside for an enqueue under way (see HandOffPlan). */
+  reserve(): { settle(jobs: LeasedJob[] | undefined): void } {
+    this.to('reserved');
+    let resolve!: () => void;
+    this.settled = new Promise<void>((r) => (resolve = r));
+    return {
+      settle: (jobs) => {
+        this.handed = jobs && jobs.length > 0 ? jobs : undefined;
+        resolve();
+        this.#endSleep?.();
+      },
+    };
+  }
 }
 
 export interface LongPollOptions {
@@ -73,7 +125,7 @@ export interface LongPollOptions {
   maxWaiting?: number;
 }
 
-export class LongPoll {
+export class LongPoll implements HandOff {
   private readonly queues = new Map<string, WaitingQueue>();
   private readonly closed = new AbortController();
   /** Queues whose last claim found no more jobs: when that claim started (performance.now()). */
@@ -83,7 +135,9 @@ export class LongPoll {
   private waiterCount = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly db: Queryable,
+    /** Tells every server's long polls that these queues have jobs (released ones). */
+    private readonly announce: (queues: string[]) => void,
     private readonly options: LongPollOptions,
   ) {}
 
@@ -98,10 +152,17 @@ export class LongPoll {
     // claimed (an in-process database answers within the same turn) shows only after them.
     if (gone && jobs.length > 0) await new Promise((resolve) => setImmediate(resolve));
     if (gone?.aborted && jobs.length > 0) {
-      await this.store.release(jobs);
+      await this.release(jobs);
       return [];
     }
     return jobs;
+  }
+
+  /** Undoes deliveries that never reached their client: back to their queues, no retry counted. */
+  async release(jobs: LeasedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await releaseDeliveries(this.db, jobs);
+    this.announce([...new Set(jobs.map((j) => j.queue))]);
   }
 
   private async wait(queue: string, limit: number, waitSeconds: number, gone?: AbortSignal): Promise<LeasedJob[]> {
@@ -114,67 +175,48 @@ export class LongPoll {
     // listeners while we wait on it, and the abort never arrives.
     const stops = gone ? [gone, this.closed.signal] : [this.closed.signal];
     const stopped = () => stops.some((s) => s.aborted);
-    let resolveWake: (() => void) | undefined;
-    const waiter: Waiter = {
-      busy: false,
-      again: false,
-      limit,
-      idle: false,
-      wake: () => {
-        if (waiter.busy) waiter.again = true;
-        else resolveWake?.();
-      },
-    };
-    // A reservation made while the waiter slept must be settled before it answers: its jobs
-    // are leased to this request already.
-    const handedJobs = async (): Promise<LeasedJob[] | undefined> => {
-      if (waiter.reserved) await waiter.reserved;
-      return waiter.handed;
-    };
     // Registered before the first claim, so a job stored during that claim is not missed.
-    const q = this.add(queue, waiter);
-    let mustClaim = !this.knownEmpty(queue);
+    const waiter = this.add(queue, limit);
+    let claim = !this.knownEmpty(queue);
     try {
       while (!stopped()) {
-        if (mustClaim) {
-          waiter.busy = true;
-          waiter.again = false;
+        if (claim) {
           const jobs = await this.claim(queue, limit);
-          waiter.busy = false;
           if (jobs.length > 0) {
+            waiter.to('done');
             if (jobs.length === limit) this.wakeOne(queue, waiter);
             return jobs;
           }
         }
-        mustClaim = true;
+        claim = true;
+        if (waiter.state === 'claiming-again') {
+          waiter.to('claiming');
+          continue;
+        }
         const left = deadline - Date.now();
-        if (left <= 0) return [];
-        if (waiter.again) continue;
-        // An abort that happened during the claim would never fire the listener below.
+        if (left <= 0) break;
+        // An abort that happened during the claim would never fire the sleep's listener.
         if (stopped()) break;
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            for (const s of stops) s.removeEventListener('abort', done);
-            resolveWake = undefined;
-            waiter.idle = false;
-            q.idle.delete(waiter);
-            resolve();
-          };
-          const timer = setTimeout(done, left);
-          for (const s of stops) s.addEventListener('abort', done, { once: true });
-          resolveWake = done;
-          waiter.idle = true;
-          q.idle.add(waiter);
-        });
-        const handed = await handedJobs();
-        if (handed) return handed;
-        if (Date.now() >= deadline && !waiter.again) {
+        waiter.to('sleeping');
+        await waiter.sleep(left, stops);
+        if (waiter.state === 'reserved') {
+          // Its jobs are leased to this request already: answer with them, whatever else happened.
+          await waiter.settled;
+          if (waiter.handed) {
+            waiter.to('done');
+            return waiter.handed;
+          }
+        }
+        waiter.to('claiming');
+        if (Date.now() >= deadline) {
           // One last look: a job may have arrived exactly as the wait ran out.
-          return stopped() ? [] : this.claim(queue, limit);
+          const jobs = stopped() ? [] : await this.claim(queue, limit);
+          waiter.to('done');
+          return jobs;
         }
       }
-      // Leaving early: a wake meant for this waiter may have been spent on it.
+      // Leaving without jobs: a wake meant for this waiter may have been spent on it.
+      if (waiter.state !== 'done') waiter.to('done');
       this.wakeOne(queue, waiter);
       return [];
     } finally {
@@ -189,22 +231,47 @@ export class LongPoll {
     this.wakeOne(queue);
   }
 
-  /** Sets aside one idle waiter of queue for jobs being enqueued (see Reservation), if any. */
-  reserve(queue: string): Reservation | undefined {
-    const q = this.queues.get(queue);
-    const waiter = q?.idle.values().next().value;
-    if (!q || !waiter) return undefined;
-    // Spoken for: no longer one a wake or another reservation may pick.
-    q.idle.delete(waiter);
-    let settle!: () => void;
-    waiter.reserved = new Promise<void>((resolve) => (settle = resolve));
-    const end = (jobs?: LeasedJob[]) => {
-      waiter.handed = jobs && jobs.length > 0 ? jobs : undefined;
-      waiter.reserved = undefined;
-      settle();
-      waiter.wake();
+  /**
+   * HandOff: for each queue of these jobs with a sleeping waiter, reserves it and names the
+   * positions of the jobs to store leased to it (at most as many as it asked for). Only queues
+   * whose jobs here all run now (no run_at): a job due later goes the usual way.
+   */
+  plan(jobs: NewJob[]): HandOffPlan | undefined {
+    const byQueue = new Map<string, number[]>();
+    const excluded = new Set<string>();
+    jobs.forEach((job, i) => {
+      if (job.run_at !== undefined) excluded.add(job.queue);
+      else {
+        const positions = byQueue.get(job.queue) ?? [];
+        positions.push(i + 1);
+        byQueue.set(job.queue, positions);
+      }
+    });
+    const reserved = new Map<string, { settle(jobs: LeasedJob[] | undefined): void }>();
+    const positions: number[] = [];
+    for (const [queue, inQueue] of byQueue) {
+      if (excluded.has(queue)) continue;
+      const waiter = this.queues.get(queue)?.sleeping.values().next().value;
+      if (!waiter) continue;
+      reserved.set(queue, waiter.reserve());
+      positions.push(...inQueue.slice(0, waiter.limit));
+    }
+    if (reserved.size === 0) return undefined;
+    return {
+      positions,
+      settle(delivered) {
+        const byQueueDelivered = new Map<string, LeasedJob[]>();
+        for (const job of delivered) {
+          const list = byQueueDelivered.get(job.queue) ?? [];
+          list.push(job);
+          byQueueDelivered.set(job.queue, list);
+        }
+        for (const [queue, reservation] of reserved) reservation.settle(byQueueDelivered.get(queue));
+      },
+      cancel() {
+        for (const reservation of reserved.values()) reservation.settle(undefined);
+      },
     };
-    return { limit: waiter.limit, deliver: (jobs) => end(jobs), cancel: () => end() };
   }
 
   /** Ends every wait (they answer with no jobs) and stops the re-check timers. */
@@ -220,11 +287,11 @@ export class LongPoll {
     return this.waiterCount;
   }
 
-  /** store.next, noting when it leaves the queue known empty (see the class comment). */
+  /** A claim, noting when it leaves the queue known empty (see the class comment). */
   private async claim(queue: string, limit: number): Promise<LeasedJob[]> {
     const started = performance.now();
     const announced = this.announcements;
-    const jobs = await this.store.next(queue, limit);
+    const jobs = await claimJobs(this.db, queue, limit);
     if (jobs.length < limit && this.announcements === announced) this.markEmpty(queue, started);
     else if (jobs.length === limit) this.emptySince.delete(queue);
     return jobs;
@@ -250,33 +317,34 @@ export class LongPoll {
   private wakeOne(queue: string, except?: Waiter): void {
     const q = this.queues.get(queue);
     if (!q) return;
-    // An idle waiter first; a reserved one is spoken for, the wake is for another. The loops
-    // stop at the first that fits, which is the first or second in the set.
-    for (const w of q.idle) {
+    // A sleeping waiter first; then one claiming (it claims once more). A reserved one is
+    // spoken for. Each loop stops at the first that fits, the first or second it looks at.
+    for (const w of q.sleeping) {
       if (w !== except) return w.wake();
     }
     for (const w of q.waiters) {
-      if (w !== except && !w.reserved) return w.wake();
+      if (w !== except && w.state === 'claiming') return w.wake();
     }
   }
 
-  private add(queue: string, waiter: Waiter): WaitingQueue {
+  private add(queue: string, limit: number): Waiter {
     let q = this.queues.get(queue);
     if (!q) {
       const timer = setInterval(() => this.wakeOne(queue), this.options.recheckMs);
       timer.unref();
-      q = { waiters: new Set(), idle: new Set(), timer };
+      q = { waiters: new Set(), sleeping: new Set(), timer };
       this.queues.set(queue, q);
     }
+    const waiter = new Waiter(limit, q);
     q.waiters.add(waiter);
     this.waiterCount++;
-    return q;
+    return waiter;
   }
 
   private remove(queue: string, waiter: Waiter): void {
     const q = this.queues.get(queue);
     if (!q || !q.waiters.delete(waiter)) return;
-    q.idle.delete(waiter);
+    q.sleeping.delete(waiter);
     this.waiterCount--;
     if (q.waiters.size === 0) {
       clearInterval(q.timer);

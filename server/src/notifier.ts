@@ -5,8 +5,6 @@ import type { Logger } from './logger.js';
 export const JOBS_CHANNEL = 'relay_jobs';
 
 export interface NotifierOptions {
-  /** Wakes this server's long polls on queue. */
-  wakeLocal: (queue: string) => void;
   /** Sends NOTIFYs; undefined when no other server can share the database (PGlite). */
   sendRemote?: (channel: string, payloads: string[]) => Promise<void>;
   /**
@@ -32,12 +30,22 @@ export class Notifier {
   private sending: Promise<void> | undefined;
   private lastSentAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: Array<(queue: string) => void> = [];
 
   constructor(private readonly options: NotifierOptions) {}
 
+  /** Calls listener for every queue announced here or by another server (this server's long polls). */
+  subscribe(listener: (queue: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private wakeLocal(queue: string): void {
+    for (const listener of this.listeners) listener(queue);
+  }
+
   jobsAvailable(queues: string[]): void {
     for (const queue of queues) {
-      this.options.wakeLocal(queue);
+      this.wakeLocal(queue);
       if (this.options.sendRemote) this.pending.add(queue);
     }
     this.send();
@@ -47,7 +55,7 @@ export class Notifier {
   received(payload: string): void {
     const sep = payload.indexOf(':');
     if (sep < 0 || payload.slice(0, sep) === this.id) return;
-    this.options.wakeLocal(payload.slice(sep + 1));
+    this.wakeLocal(payload.slice(sep + 1));
   }
 
   /** Sends what is pending now, without waiting for its turn, and waits for it. */

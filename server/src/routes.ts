@@ -1,36 +1,40 @@
+import type { operations } from '@relay-ts/client';
 import type { Express, Request, Response } from 'express';
+import type { ParamsDictionary } from 'express-serve-static-core';
 import type { AppLimits } from './app.js';
 import type { DatabaseKind } from './db/index.js';
 import { fitAnswer } from './delivery.js';
-import type { JobRef, LeasedJob, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
+import type { LeasedJob, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
 /*
  * HTTP only: read what the validator has already checked against openapi.yaml, call the
- * store, write the status. Express 5 forwards a rejected promise to the error handler.
+ * store or the long poll, write the status. Express 5 forwards a rejected promise to the
+ * error handler. Each handler is typed with its operation's query and body as generated from
+ * openapi.yaml: the validator guarantees them, and a contract change the routes do not follow
+ * fails the type check.
  */
 
-interface JobQuery {
-  queue: string;
-  job_id: string;
-  run_id?: string;
-}
-
-function jobQuery(req: Request): JobQuery {
-  return req.query as unknown as JobQuery;
-}
+/** An operation's query parameters, as the validator has coerced them. */
+type Query<O extends keyof operations> = operations[O]['parameters'] extends { query?: infer Q } ? NonNullable<Q> : never;
+/** An operation's JSON body; undefined when the request had none (optional bodies). */
+type Body<O extends keyof operations> = operations[O] extends { requestBody: { content: { 'application/json': infer B } } }
+  ? B
+  : operations[O] extends { requestBody?: { content: { 'application/json': infer B } } }
+    ? B | undefined
+    : undefined;
 
 /** No body at all keeps the state; any JSON body (null included) replaces it. */
-function stateUpdate(req: Request): StateUpdate {
-  return req.body === undefined ? { replace: false } : { replace: true, state: req.body };
+function stateUpdate(body: unknown): StateUpdate {
+  return body === undefined ? { replace: false } : { replace: true, state: body };
 }
 
 /**
  * Aborts when the client goes away before its response was sent (ends a long poll). The
  * socket's end of input is the earliest sign; the response's close follows ticks later.
  */
-function disconnected(req: Request, res: Response): AbortSignal {
+function disconnected(req: Pick<Request, 'socket'>, res: Response): AbortSignal {
   const controller = new AbortController();
   const abort = () => {
     if (!res.writableEnded) controller.abort();
@@ -49,8 +53,8 @@ function disconnected(req: Request, res: Response): AbortSignal {
  * nobody and burning a retry. (Bytes the kernel took are out of reach: a client that dies
  * after that gets its jobs back when the lease expires.)
  */
-function deliver(res: Response, store: Store, jobs: LeasedJob[]): void {
-  const release = () => void store.release(jobs).catch(() => undefined);
+function deliver(res: Response, longPoll: LongPoll, jobs: LeasedJob[]): void {
+  const release = () => void longPoll.release(jobs).catch(() => undefined);
   try {
     res.status(200).json(jobs);
   } catch (err) {
@@ -83,56 +87,56 @@ export interface RouteDeps {
 export function routes(app: Express, deps: RouteDeps): void {
   const { store, longPoll, databaseKind, limits } = deps;
 
-  app.get(['/v1/next', '/next'], async (req, res) => {
-    const { queue, num_jobs, wait } = req.query as unknown as { queue: string; num_jobs?: number; wait?: number };
+  app.get<ParamsDictionary, unknown, Body<'next'>, Query<'next'>>(['/v1/next', '/next'], async (req, res) => {
+    const { queue, num_jobs, wait } = req.query;
     // num_jobs means "up to": relay clients ask for as many as they have free workers.
     const limit = Math.min(num_jobs ?? 1, limits.maxNumJobs);
     const jobs = limit === 0 ? [] : await longPoll.next(queue, limit, wait ?? 0, disconnected(req, res));
     if (jobs.length === 0) return void res.status(204).end();
     const { fits, left } = fitAnswer(jobs, limits.maxResponse);
-    if (left.length > 0) await store.release(left);
-    deliver(res, store, fits);
+    if (left.length > 0) await longPoll.release(left);
+    deliver(res, longPoll, fits);
   });
 
-  app.delete(['/v1/complete', '/complete'], async (req, res) => {
-    const { queue, job_id, run_id } = jobQuery(req);
+  app.delete<ParamsDictionary, unknown, Body<'complete'>, Query<'complete'>>(['/v1/complete', '/complete'], async (req, res) => {
+    const { queue, job_id, run_id } = req.query;
     await store.complete(queue, job_id, run_id);
     res.status(200).end();
   });
 
-  app.post('/enqueue', async (req, res) => {
-    await store.enqueue(req.body as NewJob);
+  app.post<ParamsDictionary, unknown, Body<'enqueue'>, Query<'enqueue'>>('/enqueue', async (req, res) => {
+    await store.enqueue(req.body);
     res.status(202).end();
   });
 
-  app.post('/v1/complete/batch', async (req, res) => {
-    res.status(200).json(await store.completeBatch(req.body as JobRef[]));
+  app.post<ParamsDictionary, unknown, Body<'completeBatch'>, Query<'completeBatch'>>('/v1/complete/batch', async (req, res) => {
+    res.status(200).json(await store.completeBatch(req.body));
   });
 
-  app.patch(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
-    const { queue, job_id, run_id } = jobQuery(req);
-    await store.heartbeat(queue, job_id, stateUpdate(req), run_id);
+  app.patch<ParamsDictionary, unknown, Body<'heartbeat'>, Query<'heartbeat'>>(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
+    const { queue, job_id, run_id } = req.query;
+    await store.heartbeat(queue, job_id, stateUpdate(req.body), run_id);
     res.status(202).end();
   });
 
-  app.post('/enqueue/batch', async (req, res) => {
-    await store.enqueueBatch(req.body as NewJob[]);
+  app.post<ParamsDictionary, unknown, Body<'enqueueBatch'>, Query<'enqueueBatch'>>('/enqueue/batch', async (req, res) => {
+    await store.enqueueBatch(req.body);
     res.status(202).end();
   });
 
-  app.post('/v1/fail', async (req, res) => {
-    const { queue, job_id, run_id } = jobQuery(req);
-    const body = (req.body ?? {}) as { error?: string; retry_in?: number };
-    res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error: body.error, retryIn: body.retry_in }));
+  app.post<ParamsDictionary, unknown, Body<'fail'>, Query<'fail'>>('/v1/fail', async (req, res) => {
+    const { queue, job_id, run_id } = req.query;
+    const { error, retry_in } = req.body ?? {};
+    res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error, retryIn: retry_in }));
   });
 
-  app.post('/reschedule', async (req, res) => {
-    await store.reschedule(req.body as RescheduleRequest);
+  app.post<ParamsDictionary, unknown, Body<'reschedule'>, Query<'reschedule'>>('/reschedule', async (req, res) => {
+    await store.reschedule(req.body);
     res.status(202).end();
   });
 
-  app.get('/v1/failed', async (req, res) => {
-    const { queue, job_id, limit } = req.query as unknown as { queue: string; job_id?: string; limit?: number };
+  app.get<ParamsDictionary, unknown, Body<'listFailed'>, Query<'listFailed'>>('/v1/failed', async (req, res) => {
+    const { queue, job_id, limit } = req.query;
     res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
   });
 

@@ -8,7 +8,8 @@ import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
-import { LongPoll, type Reservation } from './long-poll.js';
+import { LongPoll } from './long-poll.js';
+import { notify } from './sql/notify.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
 import { Store } from './store.js';
 
@@ -32,17 +33,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   // Only a real PostgreSQL can have other servers on it to notify and hear from.
   const shared = db.kind === 'postgres';
   const notifier = new Notifier({
-    wakeLocal: (queue) => longPoll.notify(queue),
-    sendRemote: shared ? (channel, payloads) => store.notify(channel, payloads) : undefined,
+    sendRemote: shared ? (channel, payloads) => notify(db, channel, payloads) : undefined,
     minIntervalMs: 10,
     logger,
   });
-  const store: Store = new Store(
-    db,
-    (queues) => notifier.jobsAvailable(queues),
-    (queue): Reservation | undefined => longPoll.reserve(queue),
-  );
-  const longPoll = new LongPoll(store, { recheckMs: 1000, maxWaiting: config.maxWaitingPolls });
+  const announce = (queues: string[]) => notifier.jobsAvailable(queues);
+  const longPoll = new LongPoll(db, announce, { recheckMs: 1000, maxWaiting: config.maxWaitingPolls });
+  notifier.subscribe((queue) => longPoll.notify(queue));
+  const store = new Store(db, { onAvailable: announce, handOff: longPoll });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({

@@ -50,12 +50,9 @@ describe('LongPoll: a queue whose last claim found it empty', () => {
     const inner = await openDatabase(config, createLogger('silent'));
     await migrate(inner);
     counted = new CountedDatabase(inner);
-    store = new Store(
-      counted.db,
-      (queues) => queues.forEach((q) => longPoll.notify(q)),
-      (queue) => longPoll.reserve(queue),
-    );
-    longPoll = new LongPoll(store, { recheckMs });
+    const announce = (queues: string[]) => queues.forEach((q) => longPoll.notify(q));
+    longPoll = new LongPoll(counted.db, announce, { recheckMs });
+    store = new Store(counted.db, { onAvailable: announce, handOff: longPoll });
   }
 
   afterEach(async () => {

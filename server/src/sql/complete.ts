@@ -1,0 +1,20 @@
+import type { Queryable, Statement } from '../db/index.js';
+import type { JobRef } from '../jobs.js';
+import { json } from './rows.js';
+
+export const COMPLETE: Statement = {
+  name: 'relay_complete',
+  // Params: $1 [{queue, job_id, run_id?}] as JSON. Removes each listed job that exists (and,
+  // where run_id is given, is still in that delivery). Returns (queue, id, the job's run_id)
+  // for each job removed.
+  text: `DELETE FROM relay_jobs j
+         USING jsonb_to_recordset($1::jsonb) AS r(queue text, job_id text, run_id text)
+         WHERE j.queue = r.queue AND j.id = r.job_id AND (r.run_id IS NULL OR j.run_id::text = r.run_id)
+         RETURNING j.queue, j.id, j.run_id::text AS run_id`,
+};
+
+/** Removes the referenced jobs; returns those removed with the run_id they had. */
+export async function deleteJobs(db: Queryable, refs: JobRef[]): Promise<Array<{ queue: string; id: string; run_id: string | null }>> {
+  const { rows } = await db.query<{ queue: string; id: string; run_id: string | null }>(COMPLETE, [json(refs)]);
+  return rows;
+}

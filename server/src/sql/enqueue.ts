@@ -1,0 +1,67 @@
+import type { Queryable, Statement } from '../db/index.js';
+import { LEASE_END, NEW_RUN_ID } from './rules.js';
+import { toLeasedJob, type LeasedRow } from './rows.js';
+import type { LeasedJob } from '../jobs.js';
+
+// The jobs of $1 (a JSON array), in array order so that seq (the FIFO tie-break) follows it.
+const COLUMNS = 'queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz';
+const VALUES = `j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
+                  NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())`;
+
+const ENQUEUE_BATCH: Statement = {
+  name: 'relay_enqueue_batch',
+  // Params: $1 the jobs as a JSON array. A (queue, id) that exists or repeats is skipped, the
+  // first occurrence wins. Returns the number of jobs stored and their queues.
+  text: `WITH stored AS (
+           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+           SELECT ${VALUES} FROM jsonb_to_recordset($1::jsonb) AS j(${COLUMNS})
+           ON CONFLICT DO NOTHING
+           RETURNING queue)
+         SELECT count(*)::int AS stored, COALESCE(array_agg(DISTINCT queue), '{}') AS queues FROM stored`,
+};
+
+const ENQUEUE_EACH: Statement = {
+  name: 'relay_enqueue_each',
+  // Params: $1 the jobs as a JSON array, $2 the 1-based positions of those to store already
+  // leased (handed to a waiting request). A position is leased only when its queue has no
+  // older job ready (FIFO: that one would be claimed first). A (queue, id) that exists or
+  // repeats is skipped, the first wins. Returns (queue, id) of each job stored, and the
+  // delivery of each one leased (payload and state only for those).
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, run_id, attempt, lease_expires_at)
+           SELECT ${VALUES},
+                  CASE WHEN h.leased THEN ${NEW_RUN_ID} END,
+                  CASE WHEN h.leased THEN 1 ELSE 0 END,
+                  CASE WHEN h.leased THEN ${LEASE_END} END
+           FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (${COLUMNS}))
+                WITH ORDINALITY AS j(queue, id, timeout, max_retries, payload, state, run_at, ord)
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN j.ord = ANY($2::bigint[]) THEN NOT EXISTS (
+                      SELECT 1 FROM relay_jobs w WHERE w.queue = j.queue AND w.run_id IS NULL AND w.run_at <= now())
+                    ELSE false END AS leased) h
+           ORDER BY j.ord
+           ON CONFLICT DO NOTHING
+           RETURNING queue, id, run_id::text AS run_id, attempt, timeout, max_retries,
+                     CASE WHEN run_id IS NOT NULL THEN payload END AS payload,
+                     CASE WHEN run_id IS NOT NULL THEN state END AS state, run_at`,
+};
+
+/** Stores jobs given as JSON text; returns how many were stored (the rest existed) and their queues. */
+export async function insertJobs(db: Queryable, jobsJson: string): Promise<{ stored: number; queues: string[] }> {
+  const { rows } = await db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [jobsJson]);
+  return rows[0] ?? { stored: 0, queues: [] };
+}
+
+export interface StoredJob {
+  queue: string;
+  id: string;
+  /** Set when the job was stored leased (handed off). */
+  delivery: LeasedJob | undefined;
+}
+
+/** Stores jobs given as JSON text, leasing those at the given 1-based positions when FIFO allows. */
+export async function insertJobsLeasing(db: Queryable, jobsJson: string, leasePositions: number[]): Promise<StoredJob[]> {
+  const { rows } = await db.query<Omit<LeasedRow, 'run_id'> & { run_id: string | null }>(ENQUEUE_EACH, [jobsJson, leasePositions]);
+  return rows.map((r) => ({ queue: r.queue, id: r.id, delivery: r.run_id === null ? undefined : toLeasedJob(r as LeasedRow) }));
+}
+
+export const enqueueStatements = { ENQUEUE_BATCH, ENQUEUE_EACH };
