@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { call, complete, drain, enqueueBatch, eventually, heartbeat, sleep, uniqueQueue } from '../helpers/relay.js';
+import { call, complete, drain, enqueueBatch, eventually, heartbeat, uniqueQueue } from '../helpers/relay.js';
 import { FnWorker, Recorder, gate } from '../helpers/worker-kit.js';
 import { LeaseLostError, type Job } from '../../worker/src/index.js';
 

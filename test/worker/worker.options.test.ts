@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { RelayClient } from '@relay-ts/client';
 import { enqueue, enqueueBatch, eventually, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { FnWorker, Recorder } from '../helpers/worker-kit.js';
 import { Worker, workerDefaults, type Job, type Logger, type WorkerOptions } from '../../worker/src/index.js';
