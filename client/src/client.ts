@@ -95,12 +95,21 @@ function json<B>(body: B): { body: B; bodySerializer: () => string } {
   return { body, bodySerializer: () => text };
 }
 
-/** The base URL, checked now rather than failing each attempt (relative works in a browser page). */
+/**
+ * The base URL, checked now rather than failing each attempt. It must be http: or https:; a
+ * relative one works in a browser page (resolved against the page). Without a scheme,
+ * `localhost:8080` would parse as a URL of scheme `localhost:`.
+ */
 function checkedBaseUrl(baseUrl: string): string {
+  let protocol: string | undefined;
   try {
-    new URL(baseUrl, (globalThis as { location?: { href?: string } }).location?.href);
+    protocol = new URL(baseUrl, (globalThis as { location?: { href?: string } }).location?.href).protocol;
   } catch {
-    throw new TypeError(`RelayClient: baseUrl must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(baseUrl)}`);
+    // reported below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    const hint = typeof baseUrl === 'string' && !baseUrl.includes('://') && /^[\w.-]+:\d+/.test(baseUrl) ? ` (did you mean "http://${baseUrl}"?)` : '';
+    throw new TypeError(`RelayClient: baseUrl must be an http: or https: URL such as http://127.0.0.1:8080, got ${JSON.stringify(baseUrl)}${hint}`);
   }
   return baseUrl;
 }
@@ -139,6 +148,8 @@ export class RelayClient<P = unknown, S = unknown> {
     return send(run, {
       method,
       path,
+      // As openapi-fetch joins them.
+      url: `${this.baseUrl.replace(/\/$/, '')}${path}`,
       timeoutMs: timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs + extraMs : 0,
       signal: options.signal,
       retry: resolveRetry(this.#retry, options.retry),

@@ -21,6 +21,8 @@ export type Failure =
 export interface RequestContext {
   method: string;
   path: string;
+  /** The URL requested (the base URL and the path), without the query. */
+  url?: string;
   /** Attempts made, this one included. */
   attempts: number;
   /** An earlier attempt of the same call ended without an answer (see `afterUncertainAttempt`). */
@@ -50,8 +52,10 @@ export class RelayError extends Error {
   /** The RFC 9457 problem body of the response, when it had one. */
   readonly problem: Problem | undefined;
   readonly method: string;
-  /** The path of the request, without the query. */
+  /** The path of the request in the API (`/v1/complete`), without the query. */
   readonly path: string;
+  /** The URL requested: the client's base URL followed by `path`, without the query. */
+  readonly url: string | undefined;
   /** How many attempts the call made before giving up, this one included. */
   readonly attempts: number;
   /**
@@ -68,6 +72,7 @@ export class RelayError extends Error {
     this.problem = init.problem;
     this.method = init.method;
     this.path = init.path;
+    this.url = init.url;
     this.attempts = init.attempts;
     this.afterUncertainAttempt = init.afterUncertainAttempt;
     const kinds: string[] = [];
@@ -85,9 +90,21 @@ export class ValidationError extends RelayError {
   static override readonly [KIND]: string = 'ValidationError';
 }
 
-/** 404: no such job, or (heartbeat, reschedule, fail, and with a run id) not in flight. */
+/**
+ * 404 with the server's `job-not-found` problem: no such job, or (heartbeat, reschedule, fail,
+ * and with a run id) not in flight.
+ */
 export class JobNotFoundError extends RelayError {
   static override readonly [KIND]: string = 'JobNotFoundError';
+}
+
+/**
+ * 404 for a route the server does not have: the base URL's host or path prefix is wrong (a
+ * server answering its own 404, or a proxy's 404 without relay's problem body). The message
+ * names the URL requested.
+ */
+export class RouteNotFoundError extends RelayError {
+  static override readonly [KIND]: string = 'RouteNotFoundError';
 }
 
 /** 409: a job with this (queue, id) is already waiting or in flight. */
@@ -130,6 +147,9 @@ export class RetryableError extends RelayError {
 
 const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 
+/** The problem `type` the relay server gives a missing job; any other 404 is a missing route. */
+export const JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:job-not-found';
+
 function asProblem(body: unknown): Problem | undefined {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Problem) : undefined;
 }
@@ -168,7 +188,11 @@ export function toRelayError(failure: Failure, context: RequestContext): RelayEr
     case 400:
       return new ValidationError(message, init);
     case 404:
-      return new JobNotFoundError(message, init);
+      if (problem?.type === JOB_NOT_FOUND_TYPE) return new JobNotFoundError(message, init);
+      return new RouteNotFoundError(
+        `${context.method} ${context.url ?? context.path} answered 404: the server has no such route (check the host and path of baseUrl): ${describe(body, problem)}`,
+        init,
+      );
     case 409:
       return new JobExistsError(message, init);
     case 413:

@@ -16,6 +16,7 @@ export {
   RelayError,
   ValidationError,
   JobNotFoundError,
+  RouteNotFoundError,
   JobExistsError,
   PayloadTooLargeError,
   PermanentError,

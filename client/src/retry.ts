@@ -100,6 +100,8 @@ export interface FetchResult<D> {
 export interface SendOptions {
   method: string;
   path: string;
+  /** The full URL of the request, without the query, for the error messages. */
+  url?: string;
   timeoutMs: number;
   signal: AbortSignal | undefined;
   retry: ResolvedRetry;
@@ -163,14 +165,14 @@ function uncertain(failure: Failure): boolean {
 
 /** Sends a call, retrying as `options.retry` allows; resolves to the 2xx data or throws a RelayError. */
 export async function send<D>(run: (signal: AbortSignal) => Promise<FetchResult<D>>, options: SendOptions): Promise<D | undefined> {
-  const { method, path, timeoutMs, signal, retry } = options;
+  const { method, path, url, timeoutMs, signal, retry } = options;
   const started = Date.now();
   let afterUncertainAttempt = false;
   for (let attempts = 1; ; attempts++) {
     if (signal?.aborted) throw abortReason(signal);
     const result = await attempt(run, timeoutMs, signal);
     if (result.ok) return result.data;
-    const error: RelayError = toRelayError(result.failure, { method, path, attempts, afterUncertainAttempt });
+    const error: RelayError = toRelayError(result.failure, { method, path, url, attempts, afterUncertainAttempt });
     afterUncertainAttempt ||= uncertain(result.failure);
     if (!(error instanceof RetryableError) || attempts >= retry.maxAttempts) throw error;
     // Retry-After is honoured, with a little jitter so that clients do not return in step.

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  JobExistsError, JobNotFoundError, PayloadTooLargeError, PermanentError, RelayClient, RelayError, RetryableError, ValidationError,
+  JobExistsError, JobNotFoundError, PayloadTooLargeError, PermanentError, RelayClient, RelayError, RetryableError, RouteNotFoundError,
+  ValidationError,
 } from '../../client/src/index.js';
 import { TestProxy } from '../helpers/proxy.js';
 import { relay, startRelay, uniqueQueue } from '../helpers/relay.js';
@@ -13,7 +14,7 @@ import { rejection as rejectionOf } from '../helpers/rejection.js';
 
 type ErrorClass = abstract new (...args: never[]) => RelayError;
 const subclasses: Record<string, ErrorClass> = {
-  ValidationError, JobNotFoundError, JobExistsError, PayloadTooLargeError, PermanentError, RetryableError,
+  ValidationError, JobNotFoundError, RouteNotFoundError, JobExistsError, PayloadTooLargeError, PermanentError, RetryableError,
 };
 
 const rejection = (promise: Promise<unknown>) => rejectionOf<RelayError>(promise);
@@ -121,12 +122,41 @@ describe('RelayClient errors: one class per status', () => {
     expect(proxy.requests.length - before).to.equal(1);
   });
 
-  it('a body that is not a problem still gives the class of its status', async () => {
+  it('a 404 for a route the server does not have is a RouteNotFoundError naming the URL, not a missing job', async () => {
+    // A base URL with a path prefix the server does not serve: every route is missing.
+    const base = `${relay().url}/api`;
+    const client = new RelayClient({ baseUrl: base, retry: { initialDelayMs: 1 } });
+    const queue = uniqueQueue();
+    await c().enqueue({ id: 'a', queue, timeout: 30 });
+    for (const [call, method, path] of [
+      [() => client.complete(queue, 'a'), 'DELETE', '/v1/complete'],
+      [() => client.heartbeat(queue, 'a'), 'PATCH', '/v1/heartbeat'],
+      [() => client.health(), 'GET', '/health'],
+    ] as const) {
+      const err = await rejection(call());
+      expectKind(err, RouteNotFoundError, 404);
+      expect(err.problem?.type).to.equal('urn:relay-ts:problem:not-found');
+      expect(err).to.include({ method, path, url: `${base}${path}`, attempts: 1 });
+      expect(err.message).to.include(`${method} ${base}${path}`);
+    }
+    // The job the wrong URL could not reach is untouched.
+    expect((await c().next(queue)).map((j) => j.id)).to.deep.equal(['a']);
+  });
+
+  it('a 404 without relay\'s problem body (a proxy\'s) is a RouteNotFoundError with the body in the message', async () => {
     proxy.script({ status: 404, headers: { 'content-type': 'text/plain' }, body: 'no such thing' });
     const err = await rejection(viaProxy().complete('q', 'j'));
-    expectKind(err, JobNotFoundError, 404);
+    expectKind(err, RouteNotFoundError, 404);
     expect(err.problem).to.equal(undefined);
-    expect(err.message).to.include('no such thing');
+    expect(err.message).to.include('no such thing').and.include(`${proxy.url}/v1/complete`);
+  });
+
+  it('a body that is not a problem still gives the class of its status', async () => {
+    proxy.script({ status: 409, headers: { 'content-type': 'text/plain' }, body: 'taken' });
+    const err = await rejection(viaProxy().enqueue({ id: 'a', queue: 'q', timeout: 5 }));
+    expectKind(err, JobExistsError, 409);
+    expect(err.problem).to.equal(undefined);
+    expect(err.message).to.include('taken');
   });
 
   it('a network failure is a RetryableError with reason "network" and the cause', async () => {

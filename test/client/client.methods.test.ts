@@ -424,6 +424,26 @@ describe('RelayClient methods against a live server', () => {
       expect(() => new RelayClient({ baseUrl: '127.0.0.1:8080' })).to.throw(TypeError, /baseUrl/);
     });
 
+    it('refuses a baseUrl without an http or https scheme at once (localhost:8080 parses as scheme "localhost:")', () => {
+      expect(() => new RelayClient({ baseUrl: 'localhost:8080' })).to.throw(TypeError, /baseUrl must be an http: or https: URL.*"http:\/\/localhost:8080"/);
+      for (const baseUrl of ['relay.internal:8080/api', 'ftp://127.0.0.1:8080', 'file:///tmp/relay', '']) {
+        expect(() => new RelayClient({ baseUrl }), baseUrl).to.throw(TypeError, /baseUrl/);
+      }
+      for (const baseUrl of ['http://localhost:8080', 'https://relay.example.com/api/']) expect(new RelayClient({ baseUrl }).baseUrl).to.equal(baseUrl);
+    });
+
+    it('takes a relative baseUrl in a browser page (resolved against the page), and no other scheme there either', () => {
+      const g = globalThis as { location?: { href: string } };
+      g.location = { href: 'https://app.example.com/admin/index.html' };
+      try {
+        expect(new RelayClient({ baseUrl: '/relay' }).baseUrl).to.equal('/relay');
+        expect(() => new RelayClient({ baseUrl: 'localhost:8080' })).to.throw(TypeError, /baseUrl/);
+      } finally {
+        delete g.location;
+      }
+      expect(() => new RelayClient({ baseUrl: '/relay' }), 'outside a page').to.throw(TypeError, /baseUrl/);
+    });
+
     it('rejects a payload JSON cannot hold with a TypeError, sending nothing', async () => {
       const payload: Record<string, unknown> = { n: 1n };
       const cyclic: Record<string, unknown> = {};

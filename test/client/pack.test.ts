@@ -117,8 +117,8 @@ describe('the packed @relay-ts/client', function () {
 
   it('holds the built ESM with .d.ts and nothing of the repository around it', () => {
     const files = packed.files.map((f) => f.path);
-    expect(files).to.include.members(['package.json', 'dist/index.js', 'dist/index.d.ts', 'README.md']);
-    expect(files.filter((f) => !/^(dist|src)\/|^(package\.json|README\.md)$/.test(f))).to.deep.equal([]);
+    expect(files).to.include.members(['package.json', 'dist/index.js', 'dist/index.d.ts', 'README.md', 'LICENSE']);
+    expect(files.filter((f) => !/^(dist|src)\/|^(package\.json|README\.md|LICENSE)$/.test(f))).to.deep.equal([]);
     expect(files.some((f) => f.endsWith('.tsbuildinfo') || f.includes('test'))).to.equal(false);
     console.log(`      packed ${packed.size} bytes, unpacked ${packed.unpackedSize} bytes, ${files.length} files`);
   });

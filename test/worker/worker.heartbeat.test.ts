@@ -110,38 +110,45 @@ describe('Worker: heartbeats', () => {
   it('a heartbeat answered 404 aborts job.signal, and the job is neither completed nor failed', async function () {
     this.timeout(10_000);
     const queue = uniqueQueue('hb');
-    await enqueue({ id: 'a', queue, timeout: 1, max_retries: -1 });
+    await enqueue({ id: 'a', queue, timeout: 30, max_retries: -1 });
     const recorder = new Recorder();
     const handlerDone = gate();
+    const started = gate();
     let reason: unknown;
     const lost: Job[] = [];
-    // Heartbeats too rare to keep the 1 s lease: it expires, and another consumer takes the job.
     const worker = new FnWorker(
       async (job) => {
+        started.open();
         await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
         reason = job.signal.reason;
         handlerDone.open();
       },
-      { client: recorder.client(), queue, heartbeatInterval: 1800 },
+      { client: recorder.client(), queue, heartbeatInterval: 1500 },
     );
     worker.on('leaseLost', (job) => lost.push(job));
     await worker.start();
+    try {
+      // Another consumer takes the job before the worker's first heartbeat: it fails it
+      // without naming the delivery, and leases it again.
+      await started.promise;
+      expect((await call('POST', '/v1/fail', { query: { queue, job_id: 'a' }, json: { retry_in: 0 } })).status).to.equal(202);
+      const other = (await drain(queue))[0];
+      expect(other.attempt).to.equal(2);
+      await heartbeat(queue, 'a', { state: 'other', run_id: other.run_id });
+      await handlerDone.promise;
+      await sleep(100);
 
-    const other = await eventually(async () => (await drain(queue))[0], 4000);
-    expect(other.attempt).to.equal(2);
-    await heartbeat(queue, 'a', { state: 'other', run_id: other.run_id });
-    await handlerDone.promise;
-    await sleep(100);
-    await worker.stop();
-
-    expect(reason).to.be.instanceOf(LeaseLostError);
-    expect(lost.map((j) => j.id)).to.deep.equal(['a']);
-    expect(recorder.seen('/v1/heartbeat')).to.have.length(1);
-    expect(recorder.seen('/v1/complete/batch')).to.deep.equal([]);
-    expect(recorder.seen('/v1/complete')).to.deep.equal([]);
-    expect(recorder.seen('/v1/fail')).to.deep.equal([]);
-    // The other consumer still holds the job.
-    expect((await heartbeat(queue, 'a', { run_id: other.run_id })).status).to.equal(202);
-    expect((await complete(queue, 'a', other.run_id)).status).to.equal(200);
+      expect(reason).to.be.instanceOf(LeaseLostError);
+      expect(lost.map((j) => j.id)).to.deep.equal(['a']);
+      expect(recorder.seen('/v1/heartbeat')).to.have.length(1);
+      expect(recorder.seen('/v1/complete/batch')).to.deep.equal([]);
+      expect(recorder.seen('/v1/complete')).to.deep.equal([]);
+      expect(recorder.seen('/v1/fail')).to.deep.equal([]);
+      // The other consumer still holds the job.
+      expect((await heartbeat(queue, 'a', { run_id: other.run_id })).status).to.equal(202);
+      expect((await complete(queue, 'a', other.run_id)).status).to.equal(200);
+    } finally {
+      await worker.stop();
+    }
   });
 });

@@ -6,7 +6,9 @@
 /**
  * This delivery no longer holds the job: the server answered 404 to a heartbeat, reschedule,
  * fail or complete sent with the job's `run_id` (its lease expired and the job went back to
- * the queue, was delivered again, or is gone). The job's `signal` aborts with this reason.
+ * the queue, was delivered again, or is gone), or the lease ended by the worker's own clock
+ * with no heartbeat answered in time (the server may hand the job to another worker). The
+ * job's `signal` aborts with this reason; `cause` says which.
  */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
@@ -48,5 +50,20 @@ export class JobSettledError extends Error {
   ) {
     const what = settled === 'returned' ? 'finished (process returned)' : settled;
     super(`job ${JSON.stringify(jobId)} in queue ${JSON.stringify(queue)} was already ${what}`);
+  }
+}
+
+/**
+ * `process` ran longer than the worker's `jobTimeoutMs`. The job's `signal` aborts with this
+ * reason and the job is failed with its message, as if `process` had thrown it.
+ */
+export class JobTimeoutError extends Error {
+  override readonly name = 'JobTimeoutError';
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`job ${JSON.stringify(jobId)} in queue ${JSON.stringify(queue)} ran longer than jobTimeoutMs (${timeoutMs} ms)`);
   }
 }

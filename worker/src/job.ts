@@ -2,10 +2,16 @@
  * One delivery of a job while a worker holds it: what `process` receives. It keeps the lease
  * alive with heartbeats, remembers the latest checkpointed state, and sends every call with
  * the delivery's `run_id`, so that a call made after the lease was lost changes nothing.
+ *
+ * It also keeps its own clock of the lease: the server may hand the job to another worker once
+ * the lease ends, whether or not this worker heard of it (heartbeats that cannot get through).
+ * The end is counted conservatively, from when the request that started or renewed the lease
+ * was sent; when it passes without a heartbeat answered, the lease is treated as lost.
  */
+import { performance } from 'node:perf_hooks';
 import { JobNotFoundError, type FailResult, type Job as LeasedJob, type RelayClient, type RunAtInput } from '@relay-ts/client';
 import { timerMs } from './backoff.js';
-import { JobSettledError, LeaseLostError, WorkerStoppedError } from './errors.js';
+import { JobSettledError, JobTimeoutError, LeaseLostError, WorkerStoppedError } from './errors.js';
 
 /** A job as `process` receives it. */
 export interface Job<P = unknown, S = unknown> {
@@ -24,8 +30,9 @@ export interface Job<P = unknown, S = unknown> {
   /** When the job became due (RFC 3339). */
   readonly runAt: string;
   /**
-   * Aborts when the worker lets go of the job: the lease was lost (reason: LeaseLostError) or
-   * `stop()` stopped waiting for it (reason: WorkerStoppedError). Pass it to fetch and friends.
+   * Aborts when the worker lets go of the job: the lease was lost (reason: LeaseLostError),
+   * `process` ran past `jobTimeoutMs` (reason: JobTimeoutError) or `stop()` stopped waiting for
+   * it (reason: WorkerStoppedError). Pass it to fetch and friends.
    */
   readonly signal: AbortSignal;
   /**
@@ -62,8 +69,10 @@ export interface RescheduleOptions<P = unknown, S = unknown> {
 /** What a job reports to the worker that runs it. */
 export interface JobContext<P, S> {
   client: RelayClient<P, S>;
-  /** Milliseconds between interval heartbeats. */
+  /** Milliseconds between interval heartbeats (sooner when the lease would end first). */
   heartbeatIntervalMs: number;
+  /** The least delay before a heartbeat that is brought forward because the lease ends soon. */
+  minHeartbeatIntervalMs: number;
   onLeaseLost(job: RunningJob<P, S>, error: LeaseLostError): void;
   onHeartbeatError(job: RunningJob<P, S>, error: unknown): void;
   onRescheduled(job: RunningJob<P, S>): void;
@@ -71,13 +80,17 @@ export interface JobContext<P, S> {
 }
 
 /**
- * - running: `process` is running; heartbeats tick.
+ * - running: `process` is running (or the job waits for a slot); heartbeats tick, the lease clock runs.
  * - returned: `process` returned or threw; the worker completes or fails the job.
+ * - timedOut: `process` ran past `jobTimeoutMs`; the worker fails the job.
  * - rescheduled / failed / completed: settled on the server.
- * - lost: the server said this delivery no longer holds the job.
+ * - lost: the server said this delivery no longer holds the job, or the lease ran out unrenewed.
  * - abandoned: `stop()` stopped waiting; the job stays leased until it expires.
  */
-export type JobStatus = 'running' | 'returned' | 'rescheduled' | 'failed' | 'completed' | 'lost' | 'abandoned';
+export type JobStatus = 'running' | 'returned' | 'timedOut' | 'rescheduled' | 'failed' | 'completed' | 'lost' | 'abandoned';
+
+/** A monotonic clock: a lease must not stretch or shrink when the wall clock is set. */
+const now = () => performance.now();
 
 /** The most the server keeps of a failure's reason (openapi.yaml: FailRequest.error). */
 const MAX_ERROR_LENGTH = 65_536;
@@ -120,13 +133,24 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
   /** `heartbeat(state)` was called: interval heartbeats send the state from then on. */
   #stateGiven = false;
   #lost: LeaseLostError | undefined;
+  /** The next interval heartbeat. */
   #timer: NodeJS.Timeout | undefined;
+  /** When the lease ends at the latest as far as this worker knows (performance.now() ms). */
+  #leaseEndsAt: number;
+  /** Fires at #leaseEndsAt. */
+  #leaseTimer: NodeJS.Timeout | undefined;
+  /** Settles when the job may start: at once, or once a heartbeat confirmed a lease that arrived nearly spent. */
+  readonly #ready: Promise<void>;
   /** Calls to the server for this job, one after the other, so that a later state wins. */
   #chain: Promise<unknown> = Promise.resolve();
   readonly #controller = new AbortController();
   readonly #context: JobContext<P, S>;
 
-  constructor(leased: LeasedJob<P, S>, context: JobContext<P, S>) {
+  /**
+   * @param leasedAt when the poll that delivered the job was sent (performance.now() ms): the
+   *   server started the lease after that, never before.
+   */
+  constructor(leased: LeasedJob<P, S>, context: JobContext<P, S>, leasedAt: number) {
     this.id = leased.id;
     this.queue = leased.queue;
     this.payload = leased.payload;
@@ -137,7 +161,17 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     this.runAt = leased.run_at;
     this.#state = leased.state;
     this.#context = context;
-    this.#schedule();
+    this.#leaseEndsAt = leasedAt + this.timeout * 1000;
+    if (this.#leaseEndsAt - now() >= (this.timeout * 1000) / 2) {
+      this.#ready = Promise.resolve();
+      this.#armClock();
+      this.#schedule();
+    } else {
+      // A long poll held longer than half the lease: the server claimed the job some time
+      // between the poll and its answer, so the lease may be nearly over (or, by the
+      // conservative count, already). A heartbeat settles it before `process` starts.
+      this.#ready = this.#confirm();
+    }
   }
 
   get state(): S | undefined {
@@ -150,6 +184,11 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
 
   get status(): JobStatus {
     return this.#status;
+  }
+
+  /** The worker: resolves when `process` may start (check `status` then); never rejects. */
+  ready(): Promise<void> {
+    return this.#ready;
   }
 
   heartbeat(state?: S): Promise<void> {
@@ -193,12 +232,27 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
   async returned(): Promise<void> {
     if (this.#status === 'running') this.#status = 'returned';
     this.#clearTimer();
+    this.#clearClock();
     await this.#chain.catch(() => undefined);
   }
 
   /** The worker: `process` threw, so fail the job with the error. */
   async failAfterThrow(error: unknown): Promise<void> {
     await this.#fail(error, undefined);
+  }
+
+  /**
+   * The worker: `process` ran past its time limit. Stops the heartbeats, aborts the signal with
+   * `error` and fails the job with it, after any call under way. False when the job was no
+   * longer running (then nothing is done).
+   */
+  timeLimitReached(error: JobTimeoutError): Promise<void> | false {
+    if (this.#status !== 'running') return false;
+    this.#status = 'timedOut';
+    this.#clearTimer();
+    this.#clearClock();
+    this.#controller.abort(error);
+    return this.#serial(() => this.#fail(error, undefined));
   }
 
   /** The worker: the job was completed. */
@@ -212,6 +266,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     this.#lost = new LeaseLostError(this.queue, this.id, this.runId, { cause });
     this.#status = 'lost';
     this.#clearTimer();
+    this.#clearClock();
     this.#controller.abort(this.#lost);
     this.#context.onLeaseLost(this, this.#lost);
     return this.#lost;
@@ -222,6 +277,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     if (this.#status === 'running' || this.#status === 'returned') {
       if (this.#status === 'running') this.#status = 'abandoned';
       this.#clearTimer();
+      this.#clearClock();
       this.#controller.abort(new WorkerStoppedError(this.queue, this.id));
     }
   }
@@ -234,6 +290,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
       case 'lost':
         return this.#lost;
       case 'abandoned':
+      case 'timedOut':
         return this.#controller.signal.reason as Error;
       case 'rescheduled':
       case 'failed':
@@ -250,17 +307,22 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     return result;
   }
 
+  /**
+   * The next interval heartbeat: after the interval, or after half of what is left of the lease
+   * when that comes first (an interval longer than the lease, or heartbeats that failed), so
+   * that a heartbeat can renew the lease before the clock ends it.
+   */
   #schedule(): void {
     this.#clearTimer();
     if (this.#status !== 'running' || this.#settling) return;
+    const { heartbeatIntervalMs, minHeartbeatIntervalMs } = this.#context;
+    const delay = Math.min(heartbeatIntervalMs, Math.max((this.#leaseEndsAt - now()) / 2, minHeartbeatIntervalMs));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#serial(() => this.#beat()).catch((error: unknown) => {
-        if (!(error instanceof LeaseLostError) && !(error instanceof JobSettledError) && !(error instanceof WorkerStoppedError)) {
-          this.#context.onHeartbeatError(this, error);
-        }
+        if (!isLetGo(error)) this.#context.onHeartbeatError(this, error);
       });
-    }, timerMs(this.#context.heartbeatIntervalMs));
+    }, timerMs(delay));
   }
 
   #clearTimer(): void {
@@ -268,13 +330,59 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     this.#timer = undefined;
   }
 
+  /** Runs the lease clock to #leaseEndsAt; the lease is lost when it gets there while the job runs. */
+  #armClock(): void {
+    this.#clearClock();
+    if (this.#status !== 'running') return;
+    const left = this.#leaseEndsAt - now();
+    if (left <= 0) return this.#expire();
+    // Checked again when it fires: a lease longer than setTimeout's longest delay takes several.
+    this.#leaseTimer = setTimeout(() => {
+      this.#leaseTimer = undefined;
+      this.#armClock();
+    }, timerMs(Math.ceil(left)));
+  }
+
+  #clearClock(): void {
+    if (this.#leaseTimer !== undefined) clearTimeout(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+  }
+
+  #expire(): void {
+    // A reschedule or fail under way decides (its 404 loses the lease); the clock resumes after it.
+    if (this.#status !== 'running' || this.#settling) return;
+    this.lose(new Error(`no heartbeat was answered within the lease (${this.timeout} s from the last request that started or renewed it)`));
+  }
+
+  /** The first heartbeat of a lease that arrived nearly spent; `process` starts after it, if the lease holds. */
+  async #confirm(): Promise<void> {
+    try {
+      await this.#serial(() => this.#beat());
+    } catch {
+      // A 404 lost the lease; for any other failure, the clock below decides.
+    }
+    this.#armClock();
+  }
+
   async #beat(): Promise<void> {
     const refused = this.#refusal();
     if (refused) throw refused;
     this.#clearTimer();
+    const sentAt = now();
     try {
       const state = this.#stateGiven ? { state: this.#state } : {};
-      await this.#context.client.heartbeat(this.queue, this.id, { runId: this.runId, ...state });
+      await this.#context.client.heartbeat(this.queue, this.id, {
+        runId: this.runId,
+        ...state,
+        // Ends when the lease is lost (by the clock, too): an answer after that changes nothing here.
+        signal: this.#controller.signal,
+        // No retry starts after the lease has ended: it could no longer renew it.
+        retry: { maxElapsedMs: Math.max(0, this.#leaseEndsAt - sentAt) },
+      });
+      if (this.#status === 'running') {
+        this.#leaseEndsAt = Math.max(this.#leaseEndsAt, sentAt + this.timeout * 1000);
+        this.#armClock();
+      }
     } catch (error) {
       if (error instanceof JobNotFoundError) throw this.lose(error);
       throw error;
@@ -288,7 +396,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
    * 404 the lease is lost, on any other error nothing changed (and the error is thrown).
    */
   async #settle(outcome: 'rescheduled' | 'failed', announce: (result?: FailResult) => void, send: () => Promise<FailResult | void>): Promise<void> {
-    if (this.#status !== 'running' && this.#status !== 'returned') {
+    if (this.#status !== 'running' && this.#status !== 'returned' && this.#status !== 'timedOut') {
       const refused = this.#refusal();
       if (refused) throw refused;
     }
@@ -309,6 +417,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
       throw error;
     } finally {
       this.#settling = false;
+      this.#armClock();
       this.#schedule();
     }
   }
@@ -325,4 +434,9 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
         }),
     );
   }
+}
+
+/** The reasons a call for a job is refused or cut short because the worker let go of it: not worth reporting. */
+function isLetGo(error: unknown): boolean {
+  return error instanceof LeaseLostError || error instanceof JobSettledError || error instanceof WorkerStoppedError || error instanceof JobTimeoutError;
 }

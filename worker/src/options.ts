@@ -1,7 +1,7 @@
 /** The worker's options, their defaults, and how they are read and checked at start(). */
 import { RelayClient } from '@relay-ts/client';
 import { nodeTransport } from './node-transport.js';
-import { silentLogger, type Logger } from './logger.js';
+import { stderrLogger, type Logger } from './logger.js';
 
 /**
  * Every option may also be given by overriding the property of the same name in the
@@ -44,7 +44,17 @@ export interface WorkerOptions<P = unknown, S = unknown> {
    * 0 completes each job alone with `DELETE /v1/complete`. Default 5.
    */
   completionBatchWindowMs?: number;
-  /** Where the worker logs (debug, info, warn, error). Default: nowhere. */
+  /**
+   * Milliseconds `process` may run for one job. Past it, `job.signal` aborts with a
+   * JobTimeoutError and the job is failed at once with that error's message (it is retried as
+   * any failure, or moved to the failed jobs). The slot stays taken until `process` returns.
+   * Default: no limit.
+   */
+  jobTimeoutMs?: number;
+  /**
+   * Where the worker logs (debug, info, warn, error). Default: warnings and errors to stderr,
+   * one line each; `{}` logs nothing.
+   */
   logger?: Logger;
 }
 
@@ -77,6 +87,7 @@ export interface Settings<P, S> {
   heartbeatInterval: number | undefined;
   shutdownTimeout: number;
   completionBatchWindowMs: number;
+  jobTimeoutMs: number | undefined;
   logger: Logger;
 }
 
@@ -92,6 +103,7 @@ export const optionNames = [
   'heartbeatInterval',
   'shutdownTimeout',
   'completionBatchWindowMs',
+  'jobTimeoutMs',
   'logger',
 ] as const satisfies readonly (keyof WorkerOptions)[];
 
@@ -126,6 +138,10 @@ export function resolveSettings<P, S>(given: WorkerOptions<P, S>, properties: Wo
   check(typeof shutdownTimeout === 'number' && shutdownTimeout >= 0, 'shutdownTimeout', 'a number of ms, 0 or more', shutdownTimeout);
   const completionBatchWindowMs = pick('completionBatchWindowMs') ?? workerDefaults.completionBatchWindowMs;
   check(isNumber(completionBatchWindowMs) && completionBatchWindowMs >= 0, 'completionBatchWindowMs', 'a number of ms, 0 or more', completionBatchWindowMs);
+  const jobTimeoutMs = pick('jobTimeoutMs');
+  if (jobTimeoutMs !== undefined) check(typeof jobTimeoutMs === 'number' && jobTimeoutMs > 0, 'jobTimeoutMs', 'a positive number of ms', jobTimeoutMs);
+  const logger = pick('logger') ?? stderrLogger;
+  check(typeof logger === 'object' && logger !== null, 'logger', 'an object with debug, info, warn or error methods', logger);
 
   return {
     client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, ...nodeTransport() }),
@@ -138,6 +154,7 @@ export function resolveSettings<P, S>(given: WorkerOptions<P, S>, properties: Wo
     heartbeatInterval,
     shutdownTimeout,
     completionBatchWindowMs,
-    logger: pick('logger') ?? silentLogger,
+    jobTimeoutMs: jobTimeoutMs === Infinity ? undefined : jobTimeoutMs,
+    logger,
   };
 }

@@ -5,11 +5,12 @@
  * throws. `stop()` ends polling at once and waits for the jobs in hand.
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { RetryableError, type FailResult, type Job as LeasedJob } from '@relay-ts/client';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { backoffDelay, pause } from './backoff.js';
+import { backoffDelay, pause, timerMs } from './backoff.js';
 import { Completer } from './completions.js';
-import type { LeaseLostError } from './errors.js';
+import { JobTimeoutError, type LeaseLostError } from './errors.js';
 import { RunningJob, type Job, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
 import { optionNames, resolveSettings, workerDefaults, type Settings, type StartOptions, type WorkerOptions } from './options.js';
@@ -28,7 +29,10 @@ export interface WorkerEvents<P = unknown, S = unknown> {
   failed: [job: Job<P, S>, error: unknown, result: FailResult | undefined];
   /** `job.reschedule()` released the job. */
   rescheduled: [job: Job<P, S>];
-  /** The server said this delivery no longer holds the job; its signal aborted, nothing more is sent for it. */
+  /**
+   * This delivery no longer holds the job: the server said so (a 404), or the lease ended by
+   * the worker's clock with no heartbeat answered. Its signal aborted; nothing more is sent for it.
+   */
   leaseLost: [job: Job<P, S>, error: LeaseLostError];
   /**
    * A heartbeat, completion or failure of the job could not be sent (after the client's
@@ -61,6 +65,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   protected heartbeatInterval?: number;
   protected shutdownTimeout?: number;
   protected completionBatchWindowMs?: number;
+  protected jobTimeoutMs?: number;
   protected logger?: Logger;
 
   /**
@@ -229,6 +234,8 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     const send = (numJobs: number) => {
       asked += numJobs;
       const sentAt = Date.now();
+      // The leases of the jobs it brings began after this, never before.
+      const leasedAt = performance.now();
       const request = client.next(queue, { numJobs, wait, signal: stop });
       const settled = request.then(
         (jobs) => {
@@ -237,7 +244,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
           if (jobs.length > 0) {
             empty = 0;
             // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
-            for (const leased of jobs) this.#dispatch(leased, settings);
+            for (const leased of jobs) this.#dispatch(leased, settings, leasedAt);
           } else if (wait > 0 && Date.now() - sentAt >= wait * 900) {
             // A long poll that the server held for its whole wait is the idle rhythm: poll again.
             empty = 0;
@@ -294,12 +301,13 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     }
   }
 
-  #dispatch(leased: LeasedJob<P, S>, settings: Settings<P, S>): void {
+  #dispatch(leased: LeasedJob<P, S>, settings: Settings<P, S>, leasedAt: number): void {
     const context: JobContext<P, S> = {
       client: settings.client,
       heartbeatIntervalMs: settings.heartbeatInterval ?? Math.max(workerDefaults.minHeartbeatInterval, (leased.timeout * 1000) / 3),
+      minHeartbeatIntervalMs: Math.min(settings.heartbeatInterval ?? Infinity, workerDefaults.minHeartbeatInterval),
       onLeaseLost: (job, error) => {
-        log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.runId });
+        log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.runId, reason: error.cause });
         this.#emit('leaseLost', job, error);
       },
       onHeartbeatError: (job, error) => {
@@ -311,11 +319,16 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
         this.#emit('rescheduled', job);
       },
       onFailed: (job, error, result) => {
-        log(settings.logger, 'info', 'job failed', { queue: job.queue, jobId: job.id, attempt: job.attempt, error, outcome: result?.outcome });
+        // Failed for good is an error someone has to look at; a failure that is retried is a warning.
+        const [level, message] = result?.outcome === 'failed'
+          ? (['error', 'job failed for good: moved to the failed jobs'] as const)
+          : (['warn', 'job failed; it will be retried'] as const);
+        const fields = { queue: job.queue, jobId: job.id, attempt: job.attempt, error, outcome: result?.outcome, runAt: result?.outcome === 'retrying' ? result.run_at : undefined };
+        log(settings.logger, level, message, fields);
         this.#emit('failed', job, error, result);
       },
     };
-    const job = new RunningJob(leased, context);
+    const job = new RunningJob(leased, context, leasedAt);
     let slotTaken = true;
     this.#held++;
     const freeSlot = () => {
@@ -339,22 +352,34 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     let thrown: unknown;
     // The limit holds the handler only: a job's completion or failure is sent after its slot
     // went to the next job, or the slowest completion would hold back every new job.
+    let timedOut: Promise<void> | undefined;
     await this.#limit!(async () => {
-      // A prefetched job that stop() gave up on while it waited for its slot never starts.
+      await job.ready();
+      // A prefetched job that stop() gave up on while it waited for its slot never starts, nor
+      // one whose lease was lost meanwhile.
       if (job.status !== 'running') return;
       log(logger, 'debug', 'job started', { queue: job.queue, jobId: job.id, attempt: job.attempt });
       this.#emit('started', job);
+      const { jobTimeoutMs } = settings;
+      const limit = jobTimeoutMs === undefined ? undefined : setTimeout(() => {
+        const error = new JobTimeoutError(job.queue, job.id, jobTimeoutMs);
+        const failing = job.timeLimitReached(error);
+        if (failing) timedOut = this.#failTimedOut(job, failing, settings);
+      }, timerMs(jobTimeoutMs));
       try {
         await this.process(job);
       } catch (error) {
         threw = true;
         thrown = error;
+      } finally {
+        clearTimeout(limit);
       }
       await job.returned();
     });
     // Freed here, in the same turn as the completion below is handed to the completer: a
     // completer that sees no slot taken sends its batch at once.
     freeSlot();
+    if (timedOut) await timedOut;
     // Rescheduled or failed by the handler, lease lost, or given up by stop(): nothing to send.
     if (job.status !== 'returned') return;
     if (threw) {
@@ -380,6 +405,19 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     } catch (error) {
       log(logger, 'warn', 'could not complete the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
       this.#emit('requestError', job, error, 'complete');
+    }
+  }
+
+  /** Waits for the failure a time limit sent, reporting it when it could not be sent. */
+  async #failTimedOut(job: RunningJob<P, S>, failing: Promise<void>, settings: Settings<P, S>): Promise<void> {
+    log(settings.logger, 'warn', 'job ran past jobTimeoutMs: its signal is aborted and it is failed', { queue: job.queue, jobId: job.id, jobTimeoutMs: settings.jobTimeoutMs });
+    try {
+      await failing;
+    } catch (error) {
+      if (job.status === 'timedOut') {
+        log(settings.logger, 'warn', 'could not fail the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+        this.#emit('requestError', job, error, 'fail');
+      }
     }
   }
 
