@@ -14,7 +14,8 @@ export class FnWorker<P = unknown, S = unknown> extends Worker<P, S> {
   readonly #handler: (job: Job<P, S>) => Promise<void>;
 
   constructor(handler: (job: Job<P, S>) => Promise<void>, options: WorkerOptions<P, S>) {
-    super(options);
+    // Quiet unless a test asks for a logger: the default writes warnings to stderr.
+    super({ logger: {}, ...options });
     this.#handler = handler;
   }
 
