@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import type { RequestLimits } from './config.js';
 import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
 import type { ConnectionCap } from './http/connections.js';
 import { Contract, specPath } from './http/contract.js';
@@ -14,13 +14,12 @@ import type { Store } from './store.js';
 
 export { specPath };
 
-export type AppLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
 
 export interface AppOptions {
   store: Store;
   longPoll: LongPoll;
   databaseKind: 'postgres' | 'pglite';
-  limits: AppLimits;
+  limits: RequestLimits;
   connections?: ConnectionCap;
   logger: Logger;
   /** Which Host and Origin headers are answered (http/origin-guard.ts). */

@@ -38,6 +38,9 @@ export interface Config {
   keepAliveTimeoutMs: number;
 }
 
+/** The limits the HTTP layer applies to each request. */
+export type RequestLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
+
 export const defaults: Config = {
   port: 8080,
   host: '127.0.0.1',

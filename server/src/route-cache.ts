@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 /**
  * express-openapi-validator 5.6 finds the operation of a request by compiling the
  * path-to-regexp matcher of every route it scans, on every request (lookupRoute in
- * openapi.metadata.js): under load that was 10–15 % of the server's CPU. Upstream has the fix
+ * openapi.metadata.js): under load a large share of the server's CPU. Upstream has the fix
  * open (cdimascio/express-openapi-validator#1217, "perf: cache route matchers"); until it
  * ships, the server memoizes `pathToRegexp` in the copy of path-to-regexp the validator loads.
  *

@@ -1,7 +1,7 @@
 import type { operations } from '@relay-ts/client';
 import type { Express, Request, Response } from 'express';
 import type { ParamsDictionary } from 'express-serve-static-core';
-import type { AppLimits } from './app.js';
+import type { RequestLimits } from './config.js';
 import type { DatabaseKind } from './db/index.js';
 import { fitAnswer } from './delivery.js';
 import type { LeasedJob, StateUpdate } from './jobs.js';
@@ -77,7 +77,7 @@ export interface RouteDeps {
   store: Store;
   longPoll: LongPoll;
   databaseKind: DatabaseKind;
-  limits: AppLimits;
+  limits: RequestLimits;
 }
 
 /**
