@@ -36,6 +36,8 @@ export interface Config {
   maxWaitingPolls: number;
   /** How long an idle keep-alive connection stays open, ms. */
   keepAliveTimeoutMs: number;
+  /** How often a queue with waiting long polls is re-checked without a notification, ms. */
+  pollRecheckMs: number;
 }
 
 /** The limits the HTTP layer applies to each request. */
@@ -63,6 +65,7 @@ export const defaults: Config = {
   // Longer than the idle timeout of common load balancers (60 s), so that they, not relay,
   // close an idle connection: a request they send on one relay just closed would fail.
   keepAliveTimeoutMs: 75_000,
+  pollRecheckMs: 1000,
 };
 
 /** A configuration value that cannot be used; the binary prints it on one line and exits 2. */
@@ -183,6 +186,7 @@ function program(): Command {
         'none',
       ),
     )
+    .addOption(option('--poll-recheck-interval <ms>', 'how often waiting long polls re-check their queue without a notification, milliseconds', 'RELAY_POLL_RECHECK_INTERVAL', integer(10, 600_000), defaults.pollRecheckMs))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -229,6 +233,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       maxHttpConnections: o.maxConnections,
       maxWaitingPolls: o.maxWaitingPolls,
       keepAliveTimeoutMs: o.keepAliveTimeout,
+      pollRecheckMs: o.pollRecheckInterval,
       allowedHosts: o.allowedHosts,
       allowedOrigins: o.allowedOrigins,
     },

@@ -18,6 +18,8 @@ export interface RelayServer {
   url: string;
   port: number;
   databaseKind: 'postgres' | 'pglite';
+  /** Long polls waiting now. */
+  readonly waitingPolls: number;
   /** Stops accepting, finishes requests in flight, stops the reaper, closes the database. */
   close(): Promise<void>;
 }
@@ -38,7 +40,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     logger,
   });
   const announce = (queues: string[]) => notifier.jobsAvailable(queues);
-  const longPoll = new LongPoll(db, announce, { recheckMs: 1000, maxWaiting: config.maxWaitingPolls });
+  const longPoll = new LongPoll(db, announce, { recheckMs: config.pollRecheckMs, maxWaiting: config.maxWaitingPolls });
   notifier.subscribe((queue) => longPoll.notify(queue));
   const store = new Store(db, { onAvailable: announce, handOff: longPoll });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
@@ -72,6 +74,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     url: `http://${host}:${port}`,
     port,
     databaseKind: db.kind,
+    get waitingPolls() {
+      return longPoll.waiting;
+    },
     close() {
       closing ??= (async () => {
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));

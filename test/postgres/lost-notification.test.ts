@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { call, eventually, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { call, eventually, relay, startRelay, uniqueQueue } from '../helpers/relay.js';
 
 describe('long poll on PostgreSQL', () => {
   it('delivers a job whose notification was lost, by the re-check, within the wait', async () => {
     const queue = uniqueQueue();
     const pending = call('GET', '/v1/next', { query: { queue, wait: 20 } });
-    await sleep(200);
+    await eventually(async () => relay().waitingPolls >= 1, 5_000, 10);
     // Stored behind relay's back: no NOTIFY is sent, as if the notification were lost.
     const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await client.connect();
@@ -23,17 +23,20 @@ describe('long poll on PostgreSQL', () => {
   });
 
   it('wakes a waiter on one server for a job enqueued through another', async () => {
-    const other = await startRelay();
+    // Both re-check only once a minute: only the NOTIFY can wake the waiter within the bound.
+    const [waiter, other] = await Promise.all([startRelay({ pollRecheckMs: 60_000 }), startRelay({ pollRecheckMs: 60_000 })]);
     try {
       const queue = uniqueQueue();
-      const pending = call('GET', '/v1/next', { query: { queue, wait: 20 }, baseUrl: relay().url });
-      await sleep(200);
+      const pending = call('GET', '/v1/next', { query: { queue, wait: 20 }, baseUrl: waiter.url });
+      await eventually(async () => waiter.waitingPolls === 1, 5_000, 10);
+      const started = Date.now();
       await call('POST', '/enqueue', { json: { id: 'x', queue, timeout: 30 }, baseUrl: other.url });
       const res = await pending;
       expect(res.status).to.equal(200);
       expect(res.body[0].id).to.equal('x');
+      expect(Date.now() - started).to.be.below(5_000);
     } finally {
-      await other.close();
+      await Promise.all([waiter.close(), other.close()]);
     }
   });
 

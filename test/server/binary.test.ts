@@ -64,6 +64,7 @@ const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: st
   { flag: '--max-connections', env: 'RELAY_MAX_CONNECTIONS', fallback: defaults.maxHttpConnections },
   { flag: '--max-waiting-polls', env: 'RELAY_MAX_WAITING_POLLS', fallback: defaults.maxWaitingPolls },
   { flag: '--keep-alive-timeout', env: 'RELAY_KEEP_ALIVE_TIMEOUT', fallback: defaults.keepAliveTimeoutMs },
+  { flag: '--poll-recheck-interval', env: 'RELAY_POLL_RECHECK_INTERVAL', fallback: defaults.pollRecheckMs },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
 
