@@ -261,6 +261,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/openapi.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This server's contract, as YAML
+         * @description The openapi.yaml the server validates requests against, so that tools fetch the exact version they talk to.
+         */
+        get: operations["openapiYaml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This server's contract, as JSON
+         * @description The same document as `/openapi.yaml`, as JSON.
+         */
+        get: operations["openapiJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -506,7 +546,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A job with this (`queue`, `id`) is already waiting or in flight. */
+        /** @description A job with this (`queue`, `id`) is already waiting or in flight; or a request with the same `Idempotency-Key` is still being processed (type `urn:relay-ts:problem:idempotency-key-in-use`; retry it). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -518,6 +558,23 @@ export interface components {
                  *       "title": "Conflict",
                  *       "status": 409,
                  *       "detail": "job \"invoice-1042\" already exists in queue \"mail\""
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A request with the same `Idempotency-Key` is still being processed; retry it. */
+        IdempotencyConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:relay-ts:problem:idempotency-key-in-use",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "a request with this Idempotency-Key is still being processed; retry it"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -540,7 +597,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database refused a value permanently (for example a NUL character). Nothing was changed. */
+        /**
+         * @description The database refused a value permanently, or the `Idempotency-Key` was used with another
+         *     request (type `urn:relay-ts:problem:idempotency-key-reused`). Nothing was changed.
+         */
         Unprocessable: {
             headers: {
                 [name: string]: unknown;
@@ -619,6 +679,16 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+         *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+         *     same request (method, operation, query and body) gets the first answer again, with
+         *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+         *     another request it is a 422; while the first is still being processed, a 409 (retry
+         *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+         *     changes: a finished id may be enqueued again.
+         */
+        IdempotencyKey: string;
         /** @description The queue's name. */
         QueueQuery: components["schemas"]["QueueName"];
         /** @description The job's id within the queue. */
@@ -648,6 +718,8 @@ export interface components {
         };
     };
     headers: {
+        /** @description `true` when this answer is the remembered answer of an earlier request with the same `Idempotency-Key`. */
+        IdempotentReplayed: "true";
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
     };
@@ -658,7 +730,18 @@ export interface operations {
     enqueue: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -683,6 +766,7 @@ export interface operations {
             /** @description The job is stored and will be handed out by `next`. */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -699,7 +783,18 @@ export interface operations {
     enqueueBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -732,11 +827,13 @@ export interface operations {
             /** @description Every job that did not already exist is stored. */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
@@ -881,7 +978,18 @@ export interface operations {
     reschedule: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -905,12 +1013,14 @@ export interface operations {
             /** @description The job is released with its new settings. */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
@@ -928,7 +1038,18 @@ export interface operations {
                 /** @description The delivery this call belongs to; when the job was delivered again since, the call changes nothing and answers 404. */
                 run_id?: components["parameters"]["RunIdQuery"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -937,12 +1058,14 @@ export interface operations {
             /** @description The job is completed and removed. */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyConflict"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -959,7 +1082,18 @@ export interface operations {
                 /** @description The delivery this call belongs to; when the job was delivered again since, the call changes nothing and answers 404. */
                 run_id?: components["parameters"]["RunIdQuery"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -968,12 +1102,14 @@ export interface operations {
             /** @description The job is completed and removed. */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyConflict"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -983,7 +1119,18 @@ export interface operations {
     completeBatch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1005,6 +1152,7 @@ export interface operations {
             /** @description The outcome of each listed job. */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1023,6 +1171,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
@@ -1040,7 +1189,18 @@ export interface operations {
                 /** @description The delivery this call belongs to; when the job was delivered again since, the call changes nothing and answers 404. */
                 run_id?: components["parameters"]["RunIdQuery"];
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
+                 *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
+                 *     same request (method, operation, query and body) gets the first answer again, with
+                 *     `Idempotent-Replayed: true` and no second effect, even after the job finished; with
+                 *     another request it is a 422; while the first is still being processed, a 409 (retry
+                 *     it). Keys are scoped per operation (aliases share them). Without the header nothing
+                 *     changes: a finished id may be enqueued again.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1059,6 +1219,7 @@ export interface operations {
             /** @description The failure is recorded. */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1073,6 +1234,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
@@ -1125,6 +1287,48 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    openapiYaml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The contract. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    openapiJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The contract. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
             default: components["responses"]["Problem"];
         };
     };

@@ -9,6 +9,7 @@ import { intake } from './http/intake.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
+import type { Idempotency } from './idempotency.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
 
@@ -21,6 +22,7 @@ export interface AppOptions {
   databaseKind: 'postgres' | 'pglite';
   limits: RequestLimits;
   connections?: ConnectionCap;
+  idempotency: Idempotency;
   logger: Logger;
   /** Which Host and Origin headers are answered (http/origin-guard.ts). */
   guard: OriginGuardOptions;
@@ -52,7 +54,8 @@ export function createApp(options: AppOptions): Express {
   // Before the body is read: a request a browser was made to send must not reach a route.
   app.use(originGuard(options.guard));
   const path = specPath();
-  app.use(intake({ contract: Contract.load(path), maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
+  const contract = Contract.load(path);
+  app.use(intake({ contract, maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
   app.use(
     OpenApiValidator.middleware({
       apiSpec: path,
@@ -63,7 +66,14 @@ export function createApp(options: AppOptions): Express {
       validateFormats: true,
     }),
   );
-  routes(app, { store, longPoll: options.longPoll, databaseKind: options.databaseKind, limits });
+  routes(app, {
+    store,
+    longPoll: options.longPoll,
+    databaseKind: options.databaseKind,
+    limits,
+    idempotency: options.idempotency,
+    contract: { yaml: contract.text, document: contract.document },
+  });
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

@@ -38,6 +38,8 @@ export interface Config {
   keepAliveTimeoutMs: number;
   /** How often a queue with waiting long polls is re-checked without a notification, ms. */
   pollRecheckMs: number;
+  /** How long an Idempotency-Key is remembered, seconds; 0 turns the header off. */
+  idempotencyWindowSeconds: number;
 }
 
 /** The limits the HTTP layer applies to each request. */
@@ -66,6 +68,7 @@ export const defaults: Config = {
   // close an idle connection: a request they send on one relay just closed would fail.
   keepAliveTimeoutMs: 75_000,
   pollRecheckMs: 1000,
+  idempotencyWindowSeconds: 24 * 3600,
 };
 
 /** A configuration value that cannot be used; the binary prints it on one line and exits 2. */
@@ -187,6 +190,7 @@ function program(): Command {
       ),
     )
     .addOption(option('--poll-recheck-interval <ms>', 'how often waiting long polls re-check their queue without a notification, milliseconds', 'RELAY_POLL_RECHECK_INTERVAL', integer(10, 600_000), defaults.pollRecheckMs))
+    .addOption(option('--idempotency-window <seconds>', 'how long an Idempotency-Key is remembered, seconds; 0 ignores the header', 'RELAY_IDEMPOTENCY_WINDOW', integer(0, 365 * 86_400), defaults.idempotencyWindowSeconds))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -234,6 +238,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       maxWaitingPolls: o.maxWaitingPolls,
       keepAliveTimeoutMs: o.keepAliveTimeout,
       pollRecheckMs: o.pollRecheckInterval,
+      idempotencyWindowSeconds: o.idempotencyWindow,
       allowedHosts: o.allowedHosts,
       allowedOrigins: o.allowedOrigins,
     },

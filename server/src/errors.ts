@@ -93,6 +93,20 @@ export class JobExistsError extends RelayError {
   }
 }
 
+/** The same Idempotency-Key while the first request with it is still being processed (retry it). */
+export class IdempotencyKeyInUseError extends RelayError {
+  readonly status = 409;
+  readonly slug = 'idempotency-key-in-use';
+  readonly title = 'Conflict';
+}
+
+/** The same Idempotency-Key with another request: a client bug, never retried. */
+export class IdempotencyKeyReusedError extends RelayError {
+  readonly status = 422;
+  readonly slug = 'idempotency-key-reused';
+  readonly title = 'Unprocessable Content';
+}
+
 export class PayloadTooLargeError extends RelayError {
   readonly status = 413;
   readonly slug = 'payload-too-large';

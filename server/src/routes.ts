@@ -4,6 +4,8 @@ import type { ParamsDictionary } from 'express-serve-static-core';
 import type { RequestLimits } from './config.js';
 import type { DatabaseKind } from './db/index.js';
 import { fitAnswer } from './delivery.js';
+import { idempotent } from './http/idempotent.js';
+import type { Idempotency } from './idempotency.js';
 import type { LeasedJob, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Store } from './store.js';
@@ -75,6 +77,9 @@ function deliver(res: Response, longPoll: LongPoll, jobs: LeasedJob[]): void {
 
 export interface RouteDeps {
   store: Store;
+  idempotency: Idempotency;
+  /** openapi.yaml as text, served at /openapi.yaml and, parsed, at /openapi.json. */
+  contract: { yaml: string; document: unknown };
   longPoll: LongPoll;
   databaseKind: DatabaseKind;
   limits: RequestLimits;
@@ -85,7 +90,7 @@ export interface RouteDeps {
  * Router cost every request one more dispatch.
  */
 export function routes(app: Express, deps: RouteDeps): void {
-  const { store, longPoll, databaseKind, limits } = deps;
+  const { store, longPoll, databaseKind, limits, idempotency } = deps;
 
   app.get<ParamsDictionary, unknown, Body<'next'>, Query<'next'>>(['/v1/next', '/next'], async (req, res) => {
     const { queue, num_jobs, wait } = req.query;
@@ -98,20 +103,26 @@ export function routes(app: Express, deps: RouteDeps): void {
     deliver(res, longPoll, fits);
   });
 
-  app.delete<ParamsDictionary, unknown, Body<'complete'>, Query<'complete'>>(['/v1/complete', '/complete'], async (req, res) => {
-    const { queue, job_id, run_id } = req.query;
-    await store.complete(queue, job_id, run_id);
-    res.status(200).end();
-  });
+  app.delete<ParamsDictionary, unknown, Body<'complete'>, Query<'complete'>>(['/v1/complete', '/complete'], (req, res) =>
+    idempotent(idempotency, 'DELETE /v1/complete', 200, req, res, async (key) => {
+      const { queue, job_id, run_id } = req.query;
+      await store.complete(queue, job_id, run_id, key);
+      res.status(200).end();
+    }),
+  );
 
-  app.post<ParamsDictionary, unknown, Body<'enqueue'>, Query<'enqueue'>>('/enqueue', async (req, res) => {
-    await store.enqueue(req.body);
-    res.status(202).end();
-  });
+  app.post<ParamsDictionary, unknown, Body<'enqueue'>, Query<'enqueue'>>('/enqueue', (req, res) =>
+    idempotent(idempotency, 'POST /enqueue', 202, req, res, async (key) => {
+      await store.enqueue(req.body, key);
+      res.status(202).end();
+    }),
+  );
 
-  app.post<ParamsDictionary, unknown, Body<'completeBatch'>, Query<'completeBatch'>>('/v1/complete/batch', async (req, res) => {
-    res.status(200).json(await store.completeBatch(req.body));
-  });
+  app.post<ParamsDictionary, unknown, Body<'completeBatch'>, Query<'completeBatch'>>('/v1/complete/batch', (req, res) =>
+    idempotent(idempotency, 'POST /v1/complete/batch', 200, req, res, async (key) => {
+      res.status(200).json(await store.completeBatch(req.body, key));
+    }),
+  );
 
   app.patch<ParamsDictionary, unknown, Body<'heartbeat'>, Query<'heartbeat'>>(['/v1/heartbeat', '/heartbeat'], async (req, res) => {
     const { queue, job_id, run_id } = req.query;
@@ -119,25 +130,39 @@ export function routes(app: Express, deps: RouteDeps): void {
     res.status(202).end();
   });
 
-  app.post<ParamsDictionary, unknown, Body<'enqueueBatch'>, Query<'enqueueBatch'>>('/enqueue/batch', async (req, res) => {
-    await store.enqueueBatch(req.body);
-    res.status(202).end();
-  });
+  app.post<ParamsDictionary, unknown, Body<'enqueueBatch'>, Query<'enqueueBatch'>>('/enqueue/batch', (req, res) =>
+    idempotent(idempotency, 'POST /enqueue/batch', 202, req, res, async (key) => {
+      await store.enqueueBatch(req.body, key);
+      res.status(202).end();
+    }),
+  );
 
-  app.post<ParamsDictionary, unknown, Body<'fail'>, Query<'fail'>>('/v1/fail', async (req, res) => {
-    const { queue, job_id, run_id } = req.query;
-    const { error, retry_in } = req.body ?? {};
-    res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error, retryIn: retry_in }));
-  });
+  app.post<ParamsDictionary, unknown, Body<'fail'>, Query<'fail'>>('/v1/fail', (req, res) =>
+    idempotent(idempotency, 'POST /v1/fail', 202, req, res, async (key) => {
+      const { queue, job_id, run_id } = req.query;
+      const { error, retry_in } = req.body ?? {};
+      res.status(202).json(await store.fail(queue, job_id, { runId: run_id, error, retryIn: retry_in }, key));
+    }),
+  );
 
-  app.post<ParamsDictionary, unknown, Body<'reschedule'>, Query<'reschedule'>>('/reschedule', async (req, res) => {
-    await store.reschedule(req.body);
-    res.status(202).end();
-  });
+  app.post<ParamsDictionary, unknown, Body<'reschedule'>, Query<'reschedule'>>('/reschedule', (req, res) =>
+    idempotent(idempotency, 'POST /reschedule', 202, req, res, async (key) => {
+      await store.reschedule(req.body, key);
+      res.status(202).end();
+    }),
+  );
 
   app.get<ParamsDictionary, unknown, Body<'listFailed'>, Query<'listFailed'>>('/v1/failed', async (req, res) => {
     const { queue, job_id, limit } = req.query;
     res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
+  });
+
+  app.get('/openapi.yaml', (_req, res) => {
+    res.type('application/yaml').send(deps.contract.yaml);
+  });
+
+  app.get('/openapi.json', (_req, res) => {
+    res.json(deps.contract.document);
   });
 
   app.get('/health', async (_req, res) => {

@@ -8,6 +8,7 @@ import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
+import { Idempotency } from './idempotency.js';
 import { LongPoll } from './long-poll.js';
 import { notify } from './sql/notify.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
@@ -42,7 +43,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   const announce = (queues: string[]) => notifier.jobsAvailable(queues);
   const longPoll = new LongPoll(db, announce, { recheckMs: config.pollRecheckMs, maxWaiting: config.maxWaitingPolls });
   notifier.subscribe((queue) => longPoll.notify(queue));
-  const store = new Store(db, { onAvailable: announce, handOff: longPoll });
+  const idempotency = new Idempotency(db, config.idempotencyWindowSeconds);
+  const store = new Store(db, { onAvailable: announce, handOff: longPoll, idempotency });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({
@@ -51,6 +53,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     databaseKind: db.kind,
     limits: config,
     connections,
+    idempotency,
     logger,
     guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
   });

@@ -1,7 +1,8 @@
-import type { Queryable } from './db/index.js';
+import type { Database, Queryable } from './db/index.js';
 import { Coalescer } from './coalescer.js';
-import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError } from './errors.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, type RelayError } from './errors.js';
 import type { HandOff } from './hand-off.js';
+import { answerFor, type Idempotency, type IdempotencyKey } from './idempotency.js';
 import { checkJobKey } from './job-rules.js';
 import type { CompleteBatchResult, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
 import { deleteJobs } from './sql/complete.js';
@@ -46,59 +47,102 @@ export interface StoreOptions {
   onAvailable?: AvailabilityListener;
   /** Requests waiting for jobs, to which a single enqueue may hand its job at once. */
   handOff?: HandOff;
+  /** Where the answers of requests with an Idempotency-Key are remembered. */
+  idempotency?: Idempotency;
+}
+
+/** An operation's outcome for one request: its result, or the error it answers. */
+type Outcome<T> = { result: T } | { error: RelayError };
+
+function unwrap<T>(outcome: Outcome<T>): T {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
+}
+
+interface Keyed<T> {
+  item: T;
+  idem: IdempotencyKey | undefined;
 }
 
 export class Store {
-  private readonly enqueues = new Coalescer<NewJob, void>((jobs) => this.enqueueEach(jobs), COALESCE_OPTIONS);
-  private readonly completes = new Coalescer<JobRef, boolean>((refs) => this.completeEach(refs), COALESCE_OPTIONS);
+  private readonly enqueues = new Coalescer<Keyed<NewJob>, void>((items) => this.enqueueEach(items), COALESCE_OPTIONS);
+  private readonly completes = new Coalescer<Keyed<JobRef>, boolean>((items) => this.completeEach(items), COALESCE_OPTIONS);
   private readonly onAvailable: AvailabilityListener;
   private readonly handOff: HandOff | undefined;
+  private readonly idempotency: Idempotency | undefined;
 
   constructor(
-    private readonly db: Queryable,
+    private readonly db: Database,
     options: StoreOptions = {},
   ) {
     this.onAvailable = options.onAvailable ?? (() => undefined);
     this.handOff = options.handOff;
+    this.idempotency = options.idempotency;
+  }
+
+  /**
+   * Runs an operation's statement; with idempotency keys, in one transaction with the answers
+   * remembered for them (answers(result) names them), so that either both are stored or neither.
+   */
+  private async effect<T>(keyed: boolean, run: (q: Queryable) => Promise<T>, answers: (result: T) => Array<ReturnType<typeof answerFor> | undefined>): Promise<T> {
+    const idempotency = this.idempotency;
+    if (!keyed || !idempotency) return run(this.db);
+    return this.db.transaction(async (tx) => {
+      const result = await run(tx);
+      await idempotency.remember(tx, answers(result).filter((a) => a !== undefined));
+      return result;
+    });
   }
 
   /** Throws JobExistsError when (queue, id) is waiting or in flight. */
-  async enqueue(job: NewJob): Promise<void> {
+  async enqueue(job: NewJob, idem?: IdempotencyKey): Promise<void> {
     // Checked before the job joins a shared statement: its refusal must be its own.
     checkJobKey(job, '/body');
-    await this.enqueues.submit(withStoredRunAt(job, '/body/run_at'));
+    await this.enqueues.submit({ item: withStoredRunAt(job, '/body/run_at'), idem });
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
-  async enqueueBatch(jobs: NewJob[]): Promise<number> {
-    if (jobs.length === 0) return 0;
+  async enqueueBatch(jobs: NewJob[], idem?: IdempotencyKey): Promise<number> {
     jobs.forEach((job, i) => checkJobKey(job, `/body/${i}`));
     const canonical = jobs.map((job, i) => withStoredRunAt(job, `/body/${i}/run_at`));
-    const { stored, queues } = await insertJobs(this.db, json(canonical));
+    const { stored, queues } = await this.effect(
+      idem !== undefined,
+      (q) => (canonical.length === 0 ? Promise.resolve({ stored: 0, queues: [] }) : insertJobs(q, json(canonical))),
+      () => [idem && answerFor(idem, { result: undefined })],
+    );
     if (queues.length > 0) this.onAvailable(queues);
     return stored;
   }
 
   /**
    * Stores single enqueues together; each job not stored gets its JobExistsError. Where a
-   * request waits for a job's queue, the job may be stored already leased to it (HandOff).
+   * request waits for a job's queue, the job may be stored already leased to it (HandOff),
+   * which it learns once the statement (and its transaction) is committed.
    */
-  private async enqueueEach(jobs: NewJob[]): Promise<Array<undefined | Error>> {
+  private async enqueueEach(items: Array<Keyed<NewJob>>): Promise<Array<undefined | Error>> {
+    const jobs = items.map((i) => i.item);
     const plan = this.handOff?.plan(jobs);
-    let stored;
+    let done;
     try {
-      stored = await insertJobsLeasing(this.db, json(jobs), plan?.positions ?? []);
+      done = await this.effect(
+        items.some((i) => i.idem),
+        async (q) => {
+          const stored = await insertJobsLeasing(q, json(jobs), plan?.positions ?? []);
+          const keys = new Set(stored.map((s) => key(s.queue, s.id)));
+          // The first of two requests for one (queue, id) is the one stored.
+          const results = jobs.map((job) => (keys.delete(key(job.queue, job.id)) ? undefined : new JobExistsError(job.queue, job.id)));
+          return { stored, results };
+        },
+        ({ results }) => items.map(({ idem }, i) => idem && answerFor(idem, results[i] ? { error: results[i]! } : { result: undefined })),
+      );
     } catch (err) {
       plan?.cancel();
       throw err;
     }
-    plan?.settle(stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
-    const waiting = new Set(stored.filter((s) => !s.delivery).map((s) => s.queue));
-    const keys = new Set(stored.map((s) => key(s.queue, s.id)));
-    // The first of two requests for one (queue, id) is the one stored.
-    const results = jobs.map((job) => (keys.delete(key(job.queue, job.id)) ? undefined : new JobExistsError(job.queue, job.id)));
+    plan?.settle(done.stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
+    const waiting = new Set(done.stored.filter((s) => !s.delivery).map((s) => s.queue));
     if (waiting.size > 0) this.onAvailable([...waiting]);
-    return results;
+    return done.results;
   }
 
   async heartbeat(queue: string, id: string, update: StateUpdate, runId?: string): Promise<void> {
@@ -106,41 +150,65 @@ export class Store {
     if (!(await renewLease(this.db, queue, id, runId ?? null, state))) throw new JobNotFoundError(queue, id, true);
   }
 
-  async reschedule(job: RescheduleRequest): Promise<void> {
-    const released = await rescheduleJob(this.db, {
-      queue: job.queue,
-      id: job.id,
-      timeout: job.timeout,
-      maxRetries: job.max_retries ?? 0,
-      payloadJson: json(job.payload ?? null),
-      stateJson: stateParam(job.state),
-      runAt: job.run_at === undefined ? null : parseRfc3339(job.run_at, '/body/run_at'),
-      runId: job.run_id ?? null,
-    });
-    if (!released) throw new JobNotFoundError(job.queue, job.id, true);
+  async reschedule(job: RescheduleRequest, idem?: IdempotencyKey): Promise<void> {
+    const runAt = job.run_at === undefined ? null : parseRfc3339(job.run_at, '/body/run_at');
+    const outcome = await this.effect<Outcome<undefined>>(
+      idem !== undefined,
+      async (q) => {
+        const released = await rescheduleJob(q, {
+          queue: job.queue,
+          id: job.id,
+          timeout: job.timeout,
+          maxRetries: job.max_retries ?? 0,
+          payloadJson: json(job.payload ?? null),
+          stateJson: stateParam(job.state),
+          runAt,
+          runId: job.run_id ?? null,
+        });
+        return released ? { result: undefined } : { error: new JobNotFoundError(job.queue, job.id, true) };
+      },
+      (o) => [idem && answerFor(idem, o)],
+    );
+    unwrap(outcome);
     this.onAvailable([job.queue]);
   }
 
-  async complete(queue: string, id: string, runId?: string): Promise<void> {
-    const removed = await this.completes.submit({ queue, job_id: id, run_id: runId });
+  async complete(queue: string, id: string, runId?: string, idem?: IdempotencyKey): Promise<void> {
+    const removed = await this.completes.submit({ item: { queue, job_id: id, run_id: runId }, idem });
     if (!removed) throw new JobNotFoundError(queue, id, false);
   }
 
-  async completeBatch(refs: JobRef[]): Promise<CompleteBatchResult> {
-    const removed = await this.completeEach(refs);
-    return {
-      completed: refs.filter((_, i) => removed[i]),
-      not_found: refs.filter((_, i) => !removed[i]),
-    };
+  async completeBatch(refs: JobRef[], idem?: IdempotencyKey): Promise<CompleteBatchResult> {
+    return this.effect(
+      idem !== undefined,
+      async (q) => {
+        const removed = await this.removeEach(q, refs);
+        return { completed: refs.filter((_, i) => removed[i]), not_found: refs.filter((_, i) => !removed[i]) };
+      },
+      (result) => [idem && answerFor(idem, { result })],
+    );
+  }
+
+  /** Single completes together, each with its answer remembered when it carries a key. */
+  private async completeEach(items: Array<Keyed<JobRef>>): Promise<boolean[]> {
+    const refs = items.map((i) => i.item);
+    return this.effect(
+      items.some((i) => i.idem),
+      (q) => this.removeEach(q, refs),
+      (removed) =>
+        items.map(({ item, idem }, i) =>
+          idem && answerFor(idem, removed[i] ? { result: undefined } : { error: new JobNotFoundError(item.queue, item.job_id, false) }),
+        ),
+    );
   }
 
   /**
    * For each reference, whether it removed its job. A job listed twice counts for the first
    * reference that matches it (any run_id, or the job's own).
    */
-  private async completeEach(refs: JobRef[]): Promise<boolean[]> {
+  private async removeEach(q: Queryable, refs: JobRef[]): Promise<boolean[]> {
     if (refs.length === 0) return [];
-    const rows = await deleteJobs(this.db, refs);
+    const rows = await deleteJobs(q, refs);
     const removed = new Map(rows.map((r) => [key(r.queue, r.id), r.run_id]));
     return refs.map((ref) => {
       const k = key(ref.queue, ref.job_id);
@@ -151,28 +219,35 @@ export class Store {
     });
   }
 
-  async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }): Promise<FailResult> {
-    const row = await failJob(this.db, {
-      queue,
-      id,
-      runId: options.runId ?? null,
-      reason: options.error ?? 'failed by worker',
-      retryInSeconds: options.retryIn ?? null,
-    });
-    if (!row) throw new JobNotFoundError(queue, id, true);
-    if (row.outcome === 'failed') return { outcome: 'failed' };
+  async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }, idem?: IdempotencyKey): Promise<FailResult> {
+    const outcome = await this.effect<Outcome<FailResult>>(
+      idem !== undefined,
+      async (q) => {
+        const row = await failJob(q, {
+          queue,
+          id,
+          runId: options.runId ?? null,
+          reason: options.error ?? 'failed by worker',
+          retryInSeconds: options.retryIn ?? null,
+        });
+        if (!row) return { error: new JobNotFoundError(queue, id, true) };
+        return { result: row.outcome === 'failed' ? { outcome: 'failed' } : { outcome: 'retrying', run_at: formatTimestamp(row.run_at) } };
+      },
+      (o) => [idem && answerFor(idem, o)],
+    );
+    const result = unwrap(outcome);
     // A retry may be due at once (retry_in 0): waiting polls must hear of it.
-    this.onAvailable([queue]);
-    return { outcome: 'retrying', run_at: formatTimestamp(row.run_at) };
+    if (result.outcome === 'retrying') this.onAvailable([queue]);
+    return result;
   }
 
   async listFailed(queue: string, id: string | undefined, limit: number): Promise<FailedJob[]> {
     return listFailedJobs(this.db, queue, id ?? null, limit);
   }
 
-  /** Returns expired leases to their queues or to the failed jobs; counts what it did. */
-  async reapExpired(): Promise<{ retried: number; failed: number }> {
-    const total = { retried: 0, failed: 0 };
+  /** Returns expired leases to their queues or to the failed jobs, and purges expired idempotency keys; counts what it did. */
+  async reapExpired(): Promise<{ retried: number; failed: number; keysPurged: number }> {
+    const total = { retried: 0, failed: 0, keysPurged: (await this.idempotency?.purge()) ?? 0 };
     for (;;) {
       const { retried, failed, queues } = await reapExpiredLeases(this.db, REAP_BATCH);
       if (queues.length > 0) this.onAvailable(queues);

@@ -65,6 +65,7 @@ const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: st
   { flag: '--max-waiting-polls', env: 'RELAY_MAX_WAITING_POLLS', fallback: defaults.maxWaitingPolls },
   { flag: '--keep-alive-timeout', env: 'RELAY_KEEP_ALIVE_TIMEOUT', fallback: defaults.keepAliveTimeoutMs },
   { flag: '--poll-recheck-interval', env: 'RELAY_POLL_RECHECK_INTERVAL', fallback: defaults.pollRecheckMs },
+  { flag: '--idempotency-window', env: 'RELAY_IDEMPOTENCY_WINDOW', fallback: defaults.idempotencyWindowSeconds },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
 

@@ -8,9 +8,12 @@ import yaml from 'js-yaml';
  * body, which query parameters are numbers) have one source: the contract.
  */
 
-/** openapi.yaml sits at the repository root, or beside package.json in the packed server. */
+/**
+ * openapi.yaml sits at the repository root, or beside package.json in the packed server. The
+ * repository's comes first: a copy left beside package.json by packing must not shadow it.
+ */
 export function specPath(): string {
-  for (const rel of ['../../openapi.yaml', '../../../openapi.yaml']) {
+  for (const rel of ['../../../openapi.yaml', '../../openapi.yaml']) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return path;
   }
@@ -55,7 +58,11 @@ export class Contract {
   private readonly routes: Array<{ pattern: RegExp; method: string; facts: OperationFacts }> = [];
   private readonly exact = new Map<string, OperationFacts>();
 
-  constructor(readonly document: Node) {
+  constructor(
+    readonly document: Node,
+    /** The document as written (YAML), when it was read from a file. */
+    readonly text = '',
+  ) {
     const resolve = resolver(document);
     const paths = isNode(document.paths) ? document.paths : {};
     for (const [path, item] of Object.entries(paths)) {
@@ -76,7 +83,8 @@ export class Contract {
   }
 
   static load(path = specPath()): Contract {
-    return new Contract(yaml.load(readFileSync(path, 'utf8')) as Node);
+    const text = readFileSync(path, 'utf8');
+    return new Contract(yaml.load(text) as Node, text);
   }
 
   /** The facts of the operation at method and path, or undefined when the contract has none. */

@@ -1,0 +1,48 @@
+import type { Request, Response } from 'express';
+import { fingerprint, KeyTakenError, type Idempotency, type IdempotencyKey } from '../idempotency.js';
+import type { RememberedAnswer } from '../sql/idempotency.js';
+
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** Writes a remembered answer again, marked as a replay. */
+function replay(res: Response, answer: RememberedAnswer): void {
+  res.status(answer.status).set('Idempotent-Replayed', 'true');
+  if (answer.body === null) return void res.end();
+  res.type(answer.status >= 400 ? 'application/problem+json' : 'application/json').send(answer.body);
+}
+
+/**
+ * Runs a write operation's handler under its request's Idempotency-Key, when it carries one:
+ * a remembered answer is replayed instead, and a key another request took while this one ran
+ * (on another server) is replayed once that request committed. `scope` names the operation,
+ * so that its aliases share keys; `successStatus` is the status of its success.
+ */
+export async function idempotent(
+  idempotency: Idempotency,
+  scope: string,
+  successStatus: number,
+  req: Request<unknown, unknown, unknown, unknown>,
+  res: Response,
+  handler: (key: IdempotencyKey | undefined) => Promise<void>,
+): Promise<void> {
+  const header = req.headers[IDEMPOTENCY_HEADER];
+  if (!idempotency.enabled || typeof header !== 'string') return handler(undefined);
+  const key: IdempotencyKey = {
+    scope,
+    key: header,
+    fingerprint: fingerprint(req.method, scope, req.query as Record<string, unknown>, req.body),
+    successStatus,
+  };
+  const begun = await idempotency.begin(key);
+  if ('replay' in begun) return replay(res, begun.replay);
+  try {
+    await handler(key);
+  } catch (err) {
+    if (!(err instanceof KeyTakenError)) throw err;
+    const answer = await idempotency.find(key);
+    if (!answer) throw err;
+    replay(res, answer);
+  } finally {
+    begun.release();
+  }
+}

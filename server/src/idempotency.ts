@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { Queryable } from './db/index.js';
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, toProblem, type RelayError } from './errors.js';
+import { findAnswer, purgeExpiredKeys, rememberAnswers, type AnswerToRemember, type RememberedAnswer } from './sql/idempotency.js';
+
+/**
+ * Idempotency-Key: within a window, the same key with the same request gets the first answer
+ * again and has no second effect; with another request it is refused (422); while the first
+ * is still being processed here, it is refused (409, retry it). The answer is stored in the
+ * transaction of the effect (see Store), so either both exist or neither; two servers racing
+ * on one key are ordered by the table's primary key, and the loser replays the winner.
+ */
+
+/** A key as a request carries it, with what makes two requests "the same". */
+export interface IdempotencyKey {
+  /** The operation (the key's namespace). */
+  scope: string;
+  key: string;
+  fingerprint: string;
+  /** The status of the operation's success (its body is the operation's result). */
+  successStatus: number;
+}
+
+/** Thrown inside the effect's transaction when another request took the key meanwhile: it rolls back. */
+export class KeyTakenError extends Error {
+  override name = 'KeyTakenError';
+}
+
+/** A hash of the method, operation, query and body: equal requests, equal fingerprints. */
+export function fingerprint(method: string, scope: string, query: Record<string, unknown>, body: unknown): string {
+  const params = Object.keys(query)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(query[k])}`)
+    .join('&');
+  return createHash('sha256').update(`${method}\n${scope}\n${params}\n${body === undefined ? '' : JSON.stringify(body)}`).digest('base64url');
+}
+
+/** The answer to remember for an operation's outcome: its result, or the error it answered. */
+export function answerFor(k: IdempotencyKey, outcome: { result: unknown } | { error: RelayError }): AnswerToRemember {
+  if ('error' in outcome) {
+    return { scope: k.scope, key: k.key, fingerprint: k.fingerprint, status: outcome.error.status, body: JSON.stringify(toProblem(outcome.error)) };
+  }
+  return { scope: k.scope, key: k.key, fingerprint: k.fingerprint, status: k.successStatus, body: outcome.result === undefined ? null : JSON.stringify(outcome.result) };
+}
+
+export class Idempotency {
+  private readonly inFlight = new Set<string>();
+
+  constructor(
+    private readonly db: Queryable,
+    /** 0 turns the feature off: the header is then ignored. */
+    readonly windowSeconds: number,
+  ) {}
+
+  get enabled(): boolean {
+    return this.windowSeconds > 0;
+  }
+
+  /**
+   * Before the operation runs: the answer to replay, or a hold on the key to release when the
+   * request ends. Throws 409 while another request with the key runs here, 422 for a key used
+   * with another request.
+   */
+  async begin(k: IdempotencyKey): Promise<{ replay: RememberedAnswer } | { release(): void }> {
+    const id = `${k.scope}\u0000${k.key}`;
+    if (this.inFlight.has(id)) throw new IdempotencyKeyInUseError('a request with this Idempotency-Key is still being processed; retry it');
+    this.inFlight.add(id);
+    try {
+      const found = await this.find(k);
+      if (found) {
+        this.inFlight.delete(id);
+        return { replay: found };
+      }
+    } catch (err) {
+      this.inFlight.delete(id);
+      throw err;
+    }
+    return { release: () => this.inFlight.delete(id) };
+  }
+
+  /** The remembered answer of the key (a 422 if it was for another request), or undefined. */
+  async find(k: IdempotencyKey): Promise<RememberedAnswer | undefined> {
+    const found = await findAnswer(this.db, k.scope, k.key, this.windowSeconds);
+    if (found && found.fingerprint !== k.fingerprint) {
+      throw new IdempotencyKeyReusedError('this Idempotency-Key was used with another request; use a new key for a new request');
+    }
+    return found;
+  }
+
+  /** Inside the effect's transaction: stores the answers, or throws KeyTakenError to roll it back. */
+  async remember(tx: Queryable, answers: AnswerToRemember[]): Promise<void> {
+    if (answers.length === 0) return;
+    if (!(await rememberAnswers(tx, answers, this.windowSeconds))) throw new KeyTakenError();
+  }
+
+  /** Deletes expired keys in bounded batches; returns how many. */
+  async purge(batch = 1000, maxBatches = 100): Promise<number> {
+    if (!this.enabled) return 0;
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await purgeExpiredKeys(this.db, this.windowSeconds, batch);
+      total += n;
+      if (n < batch) break;
+    }
+    return total;
+  }
+}
