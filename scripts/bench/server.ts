@@ -46,6 +46,8 @@ export interface ServerOptions {
   maxConnections: number;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[];
+  /** Extra environment, e.g. RELAY_BENCH_DISABLE for an A/B. */
+  env?: Record<string, string>;
 }
 
 /** Servers still running: killed if the bench exits without stopping them (an error). */
@@ -83,6 +85,7 @@ export class ServerProcess {
         REAP_INTERVAL: '1',
         DATABASE_MAX_CONNECTIONS: String(options.maxConnections),
         LOG_LEVEL: 'info',
+        ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -40,10 +40,27 @@ export interface Config {
   pollRecheckMs: number;
   /** How long an Idempotency-Key is remembered, seconds; 0 turns the header off. */
   idempotencyWindowSeconds: number;
+  /**
+   * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
+   * RELAY_BENCH_DISABLE (comma-separated): not for production use.
+   */
+  disabled: ReadonlySet<Optimisation>;
 }
 
 /** The limits the HTTP layer applies to each request. */
 export type RequestLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
+
+/** The optimisations a bench may turn off to measure what each one is worth. */
+export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing'] as const;
+export type Optimisation = (typeof OPTIMISATIONS)[number];
+
+function disabledOptimisations(value: string | undefined): ReadonlySet<Optimisation> {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(OPTIMISATIONS as readonly string[]).includes(name)) throw new ConfigError(`RELAY_BENCH_DISABLE: unknown optimisation ${JSON.stringify(name)} (one of ${OPTIMISATIONS.join(', ')})`);
+  }
+  return new Set(names as Optimisation[]);
+}
 
 export const defaults: Config = {
   port: 8080,
@@ -69,6 +86,7 @@ export const defaults: Config = {
   keepAliveTimeoutMs: 75_000,
   pollRecheckMs: 1000,
   idempotencyWindowSeconds: 24 * 3600,
+  disabled: new Set(),
 };
 
 /** A configuration value that cannot be used; the binary prints it on one line and exits 2. */
@@ -239,6 +257,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       keepAliveTimeoutMs: o.keepAliveTimeout,
       pollRecheckMs: o.pollRecheckInterval,
       idempotencyWindowSeconds: o.idempotencyWindow,
+      disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
       allowedHosts: o.allowedHosts,
       allowedOrigins: o.allowedOrigins,
     },

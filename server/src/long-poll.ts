@@ -123,6 +123,8 @@ export interface LongPollOptions {
   recheckMs: number;
   /** Requests waiting at once, across queues; one more is refused (429). Default no limit. */
   maxWaiting?: number;
+  /** Whether a wait right after an empty claim sleeps without claiming (see the class comment). Default true. */
+  knownEmpty?: boolean;
 }
 
 export class LongPoll implements HandOff {
@@ -298,6 +300,7 @@ export class LongPoll implements HandOff {
   }
 
   private knownEmpty(queue: string): boolean {
+    if (this.options.knownEmpty === false) return false;
     const since = this.emptySince.get(queue);
     if (since === undefined) return false;
     if (performance.now() - since < this.options.recheckMs) return true;

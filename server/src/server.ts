@@ -41,10 +41,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     logger,
   });
   const announce = (queues: string[]) => notifier.jobsAvailable(queues);
-  const longPoll = new LongPoll(db, announce, { recheckMs: config.pollRecheckMs, maxWaiting: config.maxWaitingPolls });
+  const longPoll = new LongPoll(db, announce, {
+    recheckMs: config.pollRecheckMs,
+    maxWaiting: config.maxWaitingPolls,
+    knownEmpty: !config.disabled.has('known-empty'),
+  });
   notifier.subscribe((queue) => longPoll.notify(queue));
   const idempotency = new Idempotency(db, config.idempotencyWindowSeconds);
-  const store = new Store(db, { onAvailable: announce, handOff: longPoll, idempotency });
+  const store = new Store(db, {
+    onAvailable: announce,
+    handOff: config.disabled.has('hand-off') ? undefined : longPoll,
+    idempotency,
+    coalesce: !config.disabled.has('coalescing'),
+  });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({

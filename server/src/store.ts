@@ -49,6 +49,8 @@ export interface StoreOptions {
   handOff?: HandOff;
   /** Where the answers of requests with an Idempotency-Key are remembered. */
   idempotency?: Idempotency;
+  /** Whether concurrent single enqueues and completes share statements. Default true. */
+  coalesce?: boolean;
 }
 
 /** An operation's outcome for one request: its result, or the error it answers. */
@@ -59,14 +61,25 @@ function unwrap<T>(outcome: Outcome<T>): T {
   return outcome.result;
 }
 
+/** Each request its own statement: what the coalescer is measured against. */
+function alone<I, O>(runBatch: (items: I[]) => Promise<Array<O | Error>>): { submit(item: I): Promise<O> } {
+  return {
+    async submit(item) {
+      const [result] = await runBatch([item]);
+      if (result instanceof Error) throw result;
+      return result as O;
+    },
+  };
+}
+
 interface Keyed<T> {
   item: T;
   idem: IdempotencyKey | undefined;
 }
 
 export class Store {
-  private readonly enqueues = new Coalescer<Keyed<NewJob>, void>((items) => this.enqueueEach(items), COALESCE_OPTIONS);
-  private readonly completes = new Coalescer<Keyed<JobRef>, boolean>((items) => this.completeEach(items), COALESCE_OPTIONS);
+  private readonly enqueues: { submit(item: Keyed<NewJob>): Promise<void> };
+  private readonly completes: { submit(item: Keyed<JobRef>): Promise<boolean> };
   private readonly onAvailable: AvailabilityListener;
   private readonly handOff: HandOff | undefined;
   private readonly idempotency: Idempotency | undefined;
@@ -78,6 +91,10 @@ export class Store {
     this.onAvailable = options.onAvailable ?? (() => undefined);
     this.handOff = options.handOff;
     this.idempotency = options.idempotency;
+    const enqueueEach = (items: Array<Keyed<NewJob>>) => this.enqueueEach(items);
+    const completeEach = (items: Array<Keyed<JobRef>>) => this.completeEach(items);
+    this.enqueues = options.coalesce === false ? alone(enqueueEach) : new Coalescer(enqueueEach, COALESCE_OPTIONS);
+    this.completes = options.coalesce === false ? alone(completeEach) : new Coalescer(completeEach, COALESCE_OPTIONS);
   }
 
   /**

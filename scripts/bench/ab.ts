@@ -1,0 +1,138 @@
+/**
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing [--runs N] [--quick]
+ *
+ * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
+ * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
+ * the order of the two alternating from run to run. Each optimisation stays only while its
+ * figures here show its worth (issue 11). Per variant and run:
+ * - latency from enqueue to processing start at 200 jobs/s with a long-polling worker (the
+ *   hand-off and known-empty paths), with the statements (transactions) per job;
+ * - single enqueues from 8 producers, and per-job completion with 50 worker slots (the
+ *   coalesced paths), in jobs per second.
+ * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
+ * bench-results/ab-<optimisation>-latest.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { DEFAULT_DATABASE_URL, adminUrl, ensureDatabase, flushOwnStats, preload, readXacts, truncate, waitBackendsGone } from './db.js';
+import { RELAY_APPLICATION_NAME, Relay } from './relay.js';
+import { ServerProcess } from './server.js';
+import { latencyStats, median } from './stats.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const optimisation = flag('--optimisation') ?? '';
+if (!['hand-off', 'known-empty', 'coalescing'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing [--runs N] [--quick]');
+  process.exit(2);
+}
+const quick = args.includes('--quick');
+const runs = Number(flag('--runs') ?? (quick ? 1 : 3));
+const latencySeconds = quick ? 2 : 10;
+const rate = 200;
+const jobs = quick ? 1_000 : 10_000;
+
+const url = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
+const dbName = new URL(url).pathname.slice(1);
+await ensureDatabase(url);
+const admin = new pg.Client(adminUrl(url));
+await admin.connect();
+const db = new pg.Client(url);
+await db.connect();
+// A server's start migrates the database: the phases below empty its tables first.
+await (await ServerProcess.start({ databaseUrl: url, maxConnections: 2 })).stop();
+
+type Variant = 'on' | 'off';
+interface Sample {
+  p50: number;
+  p99: number;
+  statementsPerJob: number;
+  enqueuePerSecond: number;
+  completePerSecond: number;
+}
+const samples: Record<Variant, Sample[]> = { on: [], off: [] };
+
+async function measure(variant: Variant): Promise<Sample> {
+  const env: Record<string, string> = variant === 'off' ? { RELAY_BENCH_DISABLE: optimisation } : {};
+  /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
+  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number }> => {
+    await truncate(db);
+    await prepare?.();
+    await flushOwnStats(db);
+    const before = await readXacts(admin, dbName);
+    const server = await ServerProcess.start({ databaseUrl: url, maxConnections: 10, env });
+    let result: T;
+    try {
+      result = await phase(new Relay(server.url));
+    } finally {
+      await server.stop();
+      await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
+    }
+    return { result, xacts: (await readXacts(admin, dbName)) - before };
+  };
+  const latency = await run((relay) => relay.latency('ab', rate, latencySeconds, { concurrency: 8 }));
+  const stats = latencyStats(latency.result.samples);
+  const enqueue = await run((relay) => relay.enqueueSingle('ab', jobs, 8));
+  const completion = await run(
+    (relay) => relay.process('ab', jobs, { concurrency: 50, prefetch: 50, completionWindowMs: 0 }),
+    () => preload(db, 'ab', jobs),
+  );
+  return {
+    p50: stats.p50,
+    p99: stats.p99,
+    statementsPerJob: latency.xacts / latency.result.jobs,
+    enqueuePerSecond: enqueue.result.jobs / enqueue.result.seconds,
+    completePerSecond: completion.result.jobs / completion.result.seconds,
+  };
+}
+
+for (let i = 0; i < runs; i++) {
+  const order: Variant[] = i % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
+  for (const variant of order) {
+    const s = await measure(variant);
+    samples[variant].push(s);
+    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
+  }
+}
+await db.end();
+await admin.end();
+
+const keys = ['p50', 'p99', 'statementsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
+const summary = Object.fromEntries(
+  (['on', 'off'] as const).map((v) => [
+    v,
+    Object.fromEntries(keys.map((k) => {
+      const values = samples[v].map((s) => s[k]).sort((a, b) => a - b);
+      return [k, { median: median(values), min: values[0], max: values.at(-1) }];
+    })),
+  ]),
+) as Record<Variant, Record<(typeof keys)[number], { median: number; min: number; max: number }>>;
+
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+const when = new Date().toISOString();
+const fmt = (f: { median: number; min: number; max: number }, digits: number) => `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}–${f.max.toFixed(digits)})`;
+const rows: Array<[string, (typeof keys)[number], number]> = [
+  ['latency p50, ms', 'p50', 2],
+  ['latency p99, ms', 'p99', 2],
+  ['statements per job (latency phase)', 'statementsPerJob', 2],
+  ['enqueue single, 8 producers, jobs/s', 'enqueuePerSecond', 0],
+  ['complete each, c50, jobs/s', 'completePerSecond', 0],
+];
+const md = [
+  `# A/B: ${optimisation} (${when}, commit ${commit}, ${runs} run(s), medians (min–max))`,
+  '',
+  `| figure | with ${optimisation} | without | ratio with/without |`,
+  '|---|---|---|---|',
+  ...rows.map(([label, k, d]) => `| ${label} | ${fmt(summary.on[k], d)} | ${fmt(summary.off[k], d)} | ${(summary.on[k].median / summary.off[k].median).toFixed(2)} |`),
+  '',
+].join('\n');
+const dir = fileURLToPath(new URL('../../bench-results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}ab-${optimisation}-${when.replace(/[:.]/g, '-')}.json`, JSON.stringify({ optimisation, when, commit, runs, samples, summary }, null, 2));
+writeFileSync(`${dir}ab-${optimisation}-latest.md`, md);
+console.log(`\n${md}`);
