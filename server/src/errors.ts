@@ -137,9 +137,9 @@ export class UnprocessableError extends RelayError {
   readonly title = 'Unprocessable Content';
 }
 
-export class StorageUnavailableError extends RelayError {
+/** A 429: the same request can succeed later, after Retry-After. */
+abstract class RetryLaterError extends RelayError {
   readonly status = 429;
-  readonly slug = 'storage-unavailable';
   readonly title = 'Too Many Requests';
   constructor(detail: string, readonly retryAfterSeconds = 1) {
     super(detail);
@@ -149,17 +149,13 @@ export class StorageUnavailableError extends RelayError {
   }
 }
 
-/** Over a server-wide cap (connections, waiting long polls): the same request can pass later. */
-export class OverloadedError extends RelayError {
-  readonly status = 429;
+export class StorageUnavailableError extends RetryLaterError {
+  readonly slug = 'storage-unavailable';
+}
+
+/** Over a server-wide cap (connections, waiting long polls). */
+export class OverloadedError extends RetryLaterError {
   readonly slug = 'overloaded';
-  readonly title = 'Too Many Requests';
-  constructor(detail: string, readonly retryAfterSeconds = 1) {
-    super(detail);
-  }
-  override headers() {
-    return { 'Retry-After': String(this.retryAfterSeconds) };
-  }
 }
 
 export class InternalError extends RelayError {
