@@ -1,28 +1,13 @@
 import { EventEmitter, once } from 'node:events';
 import { RelayClient, type RelayClientOptions } from '@relay-ts/client';
-import { Worker, type Job, type WorkerOptions } from '../../worker/src/index.js';
 import { relay } from './relay.js';
 
 /**
- * Helpers for the worker tests: a Worker whose `process` is a function, and a fetch that
- * records every request a worker's client sends (to count polls, and to check that each
- * call names its delivery) before passing it to the real server.
+ * Helpers for the worker tests: a fetch that records every request a worker's client sends
+ * (to count polls, and to check that each call names its delivery) before passing it to the
+ * real server. The tests make their workers with the function form, `new Worker({ ..., process })`,
+ * and `logger: {}` unless they look at the logs: the default writes warnings to stderr.
  */
-
-/** A Worker whose `process` is the function given. */
-export class FnWorker<P = unknown, S = unknown> extends Worker<P, S> {
-  readonly #handler: (job: Job<P, S>) => Promise<void>;
-
-  constructor(handler: (job: Job<P, S>) => Promise<void>, options: WorkerOptions<P, S>) {
-    // Quiet unless a test asks for a logger: the default writes warnings to stderr.
-    super({ logger: {}, ...options });
-    this.#handler = handler;
-  }
-
-  async process(job: Job<P, S>): Promise<void> {
-    await this.#handler(job);
-  }
-}
 
 export interface SeenCall {
   method: string;

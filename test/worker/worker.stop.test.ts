@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { drain, enqueue, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder, gate, timed } from '../helpers/worker-kit.js';
-import { WorkerStoppedError } from '../../worker/src/index.js';
+import { Recorder, gate, timed } from '../helpers/worker-kit.js';
+import { Worker, WorkerStoppedError } from '../../worker/src/index.js';
 
 describe('Worker: stop()', () => {
   it('lets the running jobs finish and takes no new ones', async () => {
@@ -10,14 +10,17 @@ describe('Worker: stop()', () => {
     const started: string[] = [];
     const finished: string[] = [];
     const completed: string[] = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: new Recorder().client(),
+      queue,
+      concurrency: 2,
+      process: async (job) => {
         started.push(job.id);
         await sleep(600);
         finished.push(job.id);
       },
-      { client: new Recorder().client(), queue, concurrency: 2 },
-    );
+    });
     worker.on('completed', (job) => completed.push(job.id));
     await worker.start();
     await eventually(async () => started.length === 2, 3000);
@@ -27,7 +30,7 @@ describe('Worker: stop()', () => {
     expect(started).to.deep.equal(['j0', 'j1']);
     expect(finished).to.deep.equal(['j0', 'j1']);
     expect(completed.sort()).to.deep.equal(['j0', 'j1']);
-    expect(worker.running).to.equal(false);
+    expect(worker.status).to.equal('idle');
     // The others are untouched: still waiting, on their first delivery.
     await sleep(200);
     const left = await drain(queue);
@@ -37,7 +40,7 @@ describe('Worker: stop()', () => {
   it('ends an idle long poll at once', async () => {
     const queue = uniqueQueue('stop');
     const recorder = new Recorder();
-    const worker = new FnWorker(async () => undefined, { client: recorder.client(), queue, wait: 30 });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, waitSeconds: 30, process: async () => undefined });
     await worker.start();
     await sleep(200);
     expect(await timed(worker.stop())).to.be.below(500);
@@ -51,21 +54,24 @@ describe('Worker: stop()', () => {
     expect((await drain(queue)).map((j) => j.id)).to.deep.equal(['later']);
   });
 
-  it('after shutdownTimeout, aborts the signals of jobs still running and returns; they stay leased', async function () {
+  it('after shutdownTimeoutMs, aborts the signals of jobs still running and returns; they stay leased', async function () {
     this.timeout(10_000);
     const queue = uniqueQueue('stop');
     await enqueue({ id: 'stuck', queue, timeout: 2, max_retries: 1 });
     const recorder = new Recorder();
     const handlerDone = gate();
     let reason: unknown;
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      shutdownTimeoutMs: 300,
+      process: async (job) => {
         job.signal.addEventListener('abort', () => (reason = job.signal.reason));
         await sleep(1500); // ignores the signal, then returns as if it had finished
         handlerDone.open();
       },
-      { client: recorder.client(), queue, shutdownTimeout: 300 },
-    );
+    });
     const started = gate();
     worker.on('started', () => started.open());
     await worker.start();
@@ -84,22 +90,27 @@ describe('Worker: stop()', () => {
     expect(again).to.include({ id: 'stuck', attempt: 2 });
   });
 
-  it('a prefetched job still waiting for its slot when shutdownTimeout ends never starts, and stays leased', async function () {
+  it('a prefetched job still waiting for its slot when shutdownTimeoutMs ends never starts, and stays leased', async function () {
     this.timeout(10_000);
     const queue = uniqueQueue('stop');
     await enqueue({ id: 'first', queue, timeout: 2, max_retries: 1 });
     await enqueue({ id: 'second', queue, timeout: 2, max_retries: 1 });
     const recorder = new Recorder();
     const startedIds: string[] = [];
-    const worker = new FnWorker(
-      async () => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency: 1,
+      prefetch: 1,
+      shutdownTimeoutMs: 300,
+      process: async () => {
         await sleep(1500);
       },
-      { client: recorder.client(), queue, concurrency: 1, prefetch: 1, shutdownTimeout: 300 },
-    );
+    });
     worker.on('started', (job) => startedIds.push(job.id));
     await worker.start();
-    await eventually(async () => worker.waitingJobs === 1, 3000);
+    await eventually(async () => worker.jobs.waiting === 1, 3000);
     await worker.stop();
     await sleep(1600); // past the moment the first handler returns and frees the slot
     expect(startedIds).to.deep.equal(['first']);
@@ -116,7 +127,7 @@ describe('Worker: stop()', () => {
   it('stop() twice returns the same promise; start() again afterwards polls again', async () => {
     const queue = uniqueQueue('stop');
     const done: string[] = [];
-    const worker = new FnWorker(async (job) => void done.push(job.id), { client: new Recorder().client(), queue, wait: 5 });
+    const worker = new Worker({ logger: {}, client: new Recorder().client(), queue, waitSeconds: 5, process: async (job) => void done.push(job.id) });
     await worker.start();
     const again = await worker.start().then(() => undefined, (e: unknown) => e);
     expect(again).to.be.instanceOf(Error).with.property('message').that.matches(/already running/);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { backend, call, enqueueBatch, eventually, next, relay, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker } from '../helpers/worker-kit.js';
+import { Worker } from '../../worker/src/index.js';
 
 describe('Worker: throughput', () => {
   it('2 000 jobs through 4 workers of concurrency 8: every job completed exactly once', async function () {
@@ -16,15 +16,18 @@ describe('Worker: throughput', () => {
     let inProcess = 0;
     let most = 0;
     const workers = Array.from({ length: 4 }, () => {
-      const worker = new FnWorker(
-        async (job) => {
+      const worker = new Worker({
+        logger: {},
+        baseUrl: relay().url,
+        queue,
+        concurrency: 8,
+        process: async (job) => {
           most = Math.max(most, ++inProcess);
           processed.set(job.id, (processed.get(job.id) ?? 0) + 1);
           await new Promise((resolve) => setImmediate(resolve));
           inProcess--;
         },
-        { baseUrl: relay().url, queue, concurrency: 8 },
-      );
+      });
       worker.on('completed', (job) => completed.set(job.id, (completed.get(job.id) ?? 0) + 1));
       for (const event of ['failed', 'leaseLost', 'requestError', 'pollError'] as const) {
         worker.on(event, (...args: unknown[]) => trouble.push(`${event}: ${String(args.at(-2) ?? args[0])}`));
