@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { call, complete, drain, enqueue, eventually, heartbeat, next, sleep, uniqueQueue } from '../helpers/relay.js';
-import { Recorder, gate } from '../helpers/worker-kit.js';
+import { Recorder, gate, holdsNoJob } from '../helpers/worker-kit.js';
 import { Worker, LeaseLostError, type ActiveJob } from '../../worker/src/index.js';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as unknown[];
@@ -145,7 +145,7 @@ describe('Worker: heartbeats', () => {
       expect(other.attempt).to.equal(2);
       await heartbeat(queue, 'a', { state: 'other', run_id: other.run_id });
       await handlerDone.promise;
-      await sleep(100);
+      await eventually(async () => holdsNoJob(worker));
 
       expect(reason).to.be.instanceOf(LeaseLostError);
       expect(lost.map((j) => j.id)).to.deep.equal(['a']);

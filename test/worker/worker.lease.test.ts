@@ -3,17 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { RelayClient, RouteNotFoundError } from '@relay-ts/client';
 import { call, complete, enqueue, eventually, heartbeat, next, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { Recorder, gate } from '../helpers/worker-kit.js';
+import { Recorder, gate, holdsNoJob, within } from '../helpers/worker-kit.js';
 import { Worker, JobTimeoutError, LeaseLostError, type ActiveJob } from '../../worker/src/index.js';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as Array<{ id: string; reason: string }>;
 
-/** Resolves `promise`, or rejects when it takes longer than `ms` (a bound on a wait, not a timing claim). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 describe('Worker: its own lease clock', () => {
   let proxy: TcpProxy;
@@ -80,7 +74,7 @@ describe('Worker: its own lease clock', () => {
 
         // Back online: the worker sends nothing more for the job, and the other consumer holds it.
         await proxy.restore();
-        await sleep(500);
+        await eventually(async () => holdsNoJob(worker));
         const afterAbort = recorder.calls.filter((c) => c.path !== '/v1/next' && c.at > abortedWall);
         expect(afterAbort.map((c) => `${c.method} ${c.path}`), 'requests after the abort').to.deep.equal([]);
         expect(recorder.seen('/v1/complete/batch').concat(recorder.seen('/v1/complete'), recorder.seen('/v1/fail'))).to.deep.equal([]);
@@ -228,8 +222,8 @@ describe('Worker: jobTimeoutMs', () => {
     await worker.start();
     try {
       await eventually(async () => returned.length === 1, 5000);
-      await sleep(200);
     } finally {
+      // Returns once every job in hand is done with, whatever was to be sent for it sent.
       await worker.stop();
     }
     const first = returned[0]!;
@@ -255,9 +249,8 @@ describe('Worker: jobTimeoutMs', () => {
       await worker.stop();
     }
     for (const jobTimeoutMs of [0, -1, Number.NaN]) {
-      const bad = new Worker({ logger: {}, baseUrl: relay().url, queue, jobTimeoutMs, process: async () => undefined });
-      const error = await bad.start().then(() => undefined, (e: unknown) => e);
-      expect(error, String(jobTimeoutMs)).to.be.instanceOf(TypeError);
+      const make = () => new Worker({ logger: {}, baseUrl: relay().url, queue, jobTimeoutMs, process: async () => undefined });
+      expect(make, String(jobTimeoutMs)).to.throw(TypeError, /jobTimeoutMs/);
     }
   });
 });
