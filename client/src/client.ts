@@ -1,13 +1,17 @@
 /**
  * RelayClient: one method per operation of openapi.yaml, on openapi-fetch. Every method sends
- * through `send` (retry.ts), so timeouts, retries and errors work the same everywhere.
+ * through `#call` and `send` (send.ts), so timeouts, retries and errors work the same everywhere.
  */
-import createClient, { type Client, type ClientOptions } from 'openapi-fetch';
-import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions } from './retry.js';
+import createClient, { type Client, type ClientOptions, type FetchResponse, type MaybeOptionalInit } from 'openapi-fetch';
+import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions } from './send.js';
 import type { paths } from './schema.js';
 import type {
   CompleteBatchResult, FailResult, FailedJob, Health, Job, JobRef, NewJob, RescheduleJob, RunAtInput,
 } from './types.js';
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+/** The paths of openapi.yaml that have operation `M`. */
+type PathsWith<M extends Method> = { [P in keyof paths]: paths[P] extends { [K in M]: object } ? P : never }[keyof paths];
 
 /** The most jobs one `POST /enqueue/batch` takes (openapi.yaml: maxItems). */
 export const MAX_ENQUEUE_BATCH = 10_000;
@@ -142,18 +146,29 @@ export class RelayClient<P = unknown, S = unknown> {
     this.#maxCompleteBatchSize = options.maxCompleteBatchSize ?? MAX_COMPLETE_BATCH;
   }
 
-  /** `extraMs` lengthens the timeout (next's long poll), unless the timeout is off. */
-  #send<D>(method: string, path: string, options: RequestOptions, run: (signal: AbortSignal) => Promise<FetchResult<D>>, extraMs = 0) {
+  /**
+   * Sends one operation of openapi.yaml through `send` (send.ts): the method and path are
+   * named here once, for the request and for the errors. `extraMs` lengthens the timeout
+   * (next's long poll), unless the timeout is off.
+   */
+  #call<M extends Method, Path extends PathsWith<M>, Init extends MaybeOptionalInit<paths[Path], M>>(
+    method: M,
+    path: Path,
+    init: Init,
+    options: RequestOptions,
+    extraMs = 0,
+  ): Promise<FetchResponse<NonNullable<paths[Path][M]>, Init, `${string}/${string}`>['data']> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    return send(run, {
-      method,
+    const request = this.#api.request as (method: M, path: Path, init: Init & { signal: AbortSignal }) => Promise<FetchResult<unknown>>;
+    return send((signal) => request(method, path, { ...init, signal }), {
+      method: method.toUpperCase(),
       path,
       // As openapi-fetch joins them.
       url: `${this.baseUrl.replace(/\/$/, '')}${path}`,
       timeoutMs: timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs + extraMs : 0,
       signal: options.signal,
       retry: resolveRetry(this.#retry, options.retry),
-    });
+    }) as Promise<FetchResponse<NonNullable<paths[Path][M]>, Init, `${string}/${string}`>['data']>;
   }
 
   /**
@@ -162,8 +177,7 @@ export class RelayClient<P = unknown, S = unknown> {
    * also gets a JobExistsError, with `afterUncertainAttempt` set.
    */
   async enqueue(job: NewJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    const body = json(toWire(job));
-    await this.#send('POST', '/enqueue', options, (signal) => this.#api.POST('/enqueue', { ...body, signal }));
+    await this.#call('post', '/enqueue', json(toWire(job)), options);
   }
 
   /**
@@ -174,8 +188,7 @@ export class RelayClient<P = unknown, S = unknown> {
   async enqueueBatch(jobs: readonly NewJob<P, S>[], options: EnqueueBatchOptions = {}): Promise<void> {
     const size = Math.min(options.maxBatchSize ?? this.#maxBatchSize, MAX_ENQUEUE_BATCH);
     for (const chunk of chunks(jobs, size)) {
-      const body = json(chunk.map(toWire));
-      await this.#send('POST', '/enqueue/batch', options, (signal) => this.#api.POST('/enqueue/batch', { ...body, signal }));
+      await this.#call('post', '/enqueue/batch', json(chunk.map(toWire)), options);
     }
   }
 
@@ -183,7 +196,7 @@ export class RelayClient<P = unknown, S = unknown> {
   async next(queue: string, options: NextOptions = {}): Promise<Job<P, S>[]> {
     const query = { queue, num_jobs: options.numJobs, wait: options.wait };
     const waitMs = (options.wait ?? 0) * 1000;
-    const jobs = await this.#send('GET', '/v1/next', options, (signal) => this.#api.GET('/v1/next', { params: { query }, signal }), waitMs);
+    const jobs = await this.#call('get', '/v1/next', { params: { query } }, options, waitMs);
     return (jobs ?? []) as Job<P, S>[];
   }
 
@@ -191,21 +204,18 @@ export class RelayClient<P = unknown, S = unknown> {
   async heartbeat(queue: string, jobId: string, options: HeartbeatOptions<S> = {}): Promise<void> {
     const query = { queue, job_id: jobId, run_id: options.runId };
     const body = 'state' in options && options.state !== undefined ? json(options.state) : {};
-    await this.#send('PATCH', '/v1/heartbeat', options, (signal) =>
-      this.#api.PATCH('/v1/heartbeat', { params: { query }, ...body, signal }),
-    );
+    await this.#call('patch', '/v1/heartbeat', { params: { query }, ...body }, options);
   }
 
   /** Releases an in-flight job with new settings (run_at absent: now; state absent: cleared). */
   async reschedule(job: RescheduleJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    const body = json(toWire(job));
-    await this.#send('POST', '/reschedule', options, (signal) => this.#api.POST('/reschedule', { ...body, signal }));
+    await this.#call('post', '/reschedule', json(toWire(job)), options);
   }
 
   /** Removes a job. JobNotFoundError when there is none (or, with runId, it was delivered again). */
   async complete(queue: string, jobId: string, options: CompleteOptions = {}): Promise<void> {
     const query = { queue, job_id: jobId, run_id: options.runId };
-    await this.#send('DELETE', '/v1/complete', options, (signal) => this.#api.DELETE('/v1/complete', { params: { query }, signal }));
+    await this.#call('delete', '/v1/complete', { params: { query } }, options);
   }
 
   /** Removes many jobs, in requests of at most 1000; answers which were completed and which not found. */
@@ -213,10 +223,7 @@ export class RelayClient<P = unknown, S = unknown> {
     const size = Math.min(options.maxBatchSize ?? this.#maxCompleteBatchSize, MAX_COMPLETE_BATCH);
     const result: CompleteBatchResult = { completed: [], not_found: [] };
     for (const chunk of chunks(refs, size)) {
-      const body = json(chunk);
-      const part = await this.#send('POST', '/v1/complete/batch', options, (signal) =>
-        this.#api.POST('/v1/complete/batch', { ...body, signal }),
-      );
+      const part = await this.#call('post', '/v1/complete/batch', json(chunk), options);
       result.completed.push(...(part?.completed ?? []));
       result.not_found.push(...(part?.not_found ?? []));
     }
@@ -228,22 +235,20 @@ export class RelayClient<P = unknown, S = unknown> {
     const query = { queue, job_id: jobId, run_id: options.runId };
     const hasBody = options.error !== undefined || options.retryIn !== undefined;
     const body = hasBody ? json({ error: options.error, retry_in: options.retryIn }) : {};
-    const result = await this.#send('POST', '/v1/fail', options, (signal) =>
-      this.#api.POST('/v1/fail', { params: { query }, ...body, signal }),
-    );
+    const result = await this.#call('post', '/v1/fail', { params: { query }, ...body }, options);
     return result as FailResult;
   }
 
   /** The failed jobs of a queue, newest failure first. */
   async listFailed(queue: string, options: ListFailedOptions = {}): Promise<FailedJob<P, S>[]> {
     const query = { queue, job_id: options.jobId, limit: options.limit };
-    const jobs = await this.#send('GET', '/v1/failed', options, (signal) => this.#api.GET('/v1/failed', { params: { query }, signal }));
+    const jobs = await this.#call('get', '/v1/failed', { params: { query } }, options);
     return (jobs ?? []) as FailedJob<P, S>[];
   }
 
   /** `{ status: 'ok', database }` when the server reaches its database; a RetryableError (503) when not. */
   async health(options: RequestOptions = {}): Promise<Health> {
-    const health = await this.#send('GET', '/health', options, (signal) => this.#api.GET('/health', { signal }));
+    const health = await this.#call('get', '/health', {}, options);
     return health as Health;
   }
 }

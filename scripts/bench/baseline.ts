@@ -1,7 +1,7 @@
 /**
  * The baseline: the same job lifecycle on the same tables, straight through `pg`, with no
  * HTTP and no server in between, written as one would by hand: INSERT to enqueue, the claim
- * CTE of the server's `next` (taken verbatim from server/src/store.ts), DELETE to complete
+ * CTE of the server's `next` (taken verbatim from server/src/sql/next.ts), DELETE to complete
  * (with the run_id fence), and for batches INSERT ... SELECT FROM unnest and DELETE ... = ANY.
  * Only the latency phase notifies (LISTEN/NOTIFY wakes its consumer). The limit relay-ts is
  * measured against.

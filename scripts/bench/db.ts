@@ -1,11 +1,13 @@
 /**
  * The benchmark's PostgreSQL side: the database (created when missing), truncation between
  * phases, preloading jobs, the counters of pg_stat_database / pg_stat_user_tables, and the
- * statements of server/src/store.ts that the raw-SQL baseline reuses verbatim.
+ * statements of server/src/sql/ that the raw-SQL baseline reuses verbatim.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { HEARTBEAT } from '../../server/src/sql/heartbeat.js';
+import { NEXT } from '../../server/src/sql/next.js';
 
 export const DEFAULT_DATABASE_URL = 'postgres://root@127.0.0.1:5432/relay_bench';
 
@@ -113,31 +115,27 @@ export async function waitBackendsGone(admin: pg.ClientBase, dbName: string, app
   }
 }
 
-// --- The statements of server/src/store.ts -------------------------------------------------
+// --- The statements of server/src/sql/ ----------------------------------------------------
 
 export interface StoreStatement {
   name: string;
   text: string;
 }
 
-const STORE_TS = new URL('../../server/src/store.ts', import.meta.url);
+const STATEMENTS = { NEXT, HEARTBEAT };
 
 /**
- * A statement of store.ts, e.g. `NEXT`, exactly as the server sends it, so that the baseline
- * runs the same SQL. `params` is the number of parameters the baseline passes: if the store's
- * statement changes shape the bench stops rather than measure something else.
+ * A statement of server/src/sql/, e.g. `NEXT`, exactly as the server sends it, so that the
+ * baseline runs the same SQL. `params` is the number of parameters the baseline passes: if
+ * the statement changes shape the bench stops rather than measure something else.
  */
-export function storeStatement(constName: string, params: number): StoreStatement {
-  const source = readFileSync(STORE_TS, 'utf8');
-  const m = new RegExp(`const ${constName}: Statement = \\{\\s*name: '([^']+)',[\\s\\S]*?text: \`([^\`]*)\``).exec(source);
-  if (!m) throw new Error(`scripts/bench: cannot find the statement ${constName} in server/src/store.ts`);
-  const text = m[2]!;
-  if (text.includes('${')) throw new Error(`scripts/bench: ${constName} in store.ts interpolates values; update scripts/bench/db.ts`);
+export function storeStatement(constName: keyof typeof STATEMENTS, params: number): StoreStatement {
+  const { name, text } = STATEMENTS[constName];
   const highest = Math.max(0, ...[...text.matchAll(/\$(\d+)/g)].map((p) => Number(p[1])));
   if (highest !== params) {
-    throw new Error(`scripts/bench: ${constName} in store.ts takes ${highest} parameters, the baseline passes ${params}; update scripts/bench/baseline.ts`);
+    throw new Error(`scripts/bench: ${constName} in server/src/sql/ takes ${highest} parameters, the baseline passes ${params}; update scripts/bench/baseline.ts`);
   }
-  return { name: `bench_${m[1]}`, text };
+  return { name: `bench_${name}`, text };
 }
 
 // --- CPU of the PostgreSQL processes ---------------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RelayClient, type NewJob } from '@relay-ts/client';
-import { Worker, nodeTransport, type Job } from '@relay-ts/worker';
+import { Worker, nodeTransport, type ActiveJob } from '@relay-ts/worker';
 import { JobTally, pace, sleep, type LatencyRun, type ProcessRun, type TimedRun } from './phases.js';
 
 /** The application_name of the relay server's connections (server/src/db/postgres.ts). */
@@ -33,7 +33,7 @@ class CountingWorker<P> extends Worker<P> {
   constructor(
     options: ConstructorParameters<typeof Worker<P>>[0],
     n: number,
-    private readonly onJob: (job: Job<P>) => void = () => undefined,
+    private readonly onJob: (job: ActiveJob<P>) => void = () => undefined,
     private readonly heartbeat = false,
   ) {
     super(options);
@@ -51,7 +51,7 @@ class CountingWorker<P> extends Worker<P> {
     this.done.catch(() => undefined);
   }
 
-  override async process(job: Job<P>): Promise<void> {
+  override async process(job: ActiveJob<P>): Promise<void> {
     this.onJob(job);
     this.tally.processed(job.id);
     if (this.heartbeat) await job.heartbeat({ step: 1 });
@@ -75,7 +75,7 @@ export class Relay {
 
   /** A client that fails loudly: a retry would hide an error in the figures. */
   client<P = unknown>(): RelayClient<P> {
-    // The Node transport the Worker uses too; Node's built-in fetch costs several times more CPU.
+    // The Node transport the Worker uses too: Node's built-in fetch costs more CPU per request.
     return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, ...nodeTransport() });
   }
 

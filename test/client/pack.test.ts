@@ -17,6 +17,21 @@ const run = promisify(execFile);
 const repo = resolve('.');
 const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
 
+/**
+ * Runs tsc in `cwd`, failing with its output when it cannot start (ENOENT) or reports errors:
+ * a failure must never pass as "no output".
+ */
+async function typeCheck(args: string[], cwd: string): Promise<void> {
+  let result: { stdout: string; stderr: string };
+  try {
+    result = await run(bin('tsc'), args, { cwd });
+  } catch (e) {
+    const error = e as { message?: string; code?: unknown; stdout?: string; stderr?: string };
+    expect.fail(`tsc ${args.join(' ')} failed (${String(error.code)}): ${error.message}\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+  }
+  expect(result.stdout, 'tsc output').to.equal('');
+}
+
 const consumer = `
 import {
   JobExistsError, RelayClient, RelayError, RetryableError, ValidationError,
@@ -147,8 +162,7 @@ describe('the packed @relay-ts/client', function () {
   });
 
   it('type-checks a consumer with tsc --strict --noEmit, without Node types', async () => {
-    const result = await run(bin('tsc'), ['--strict', '--noEmit', '-p', 'tsconfig.json'], { cwd: join(dir, 'consumer') }).catch((e) => e);
-    expect(result.stdout ?? '', 'tsc output').to.equal('');
+    await typeCheck(['--strict', '--noEmit', '-p', 'tsconfig.json'], join(dir, 'consumer'));
   });
 
   it('runs the consumer against a live server', async () => {

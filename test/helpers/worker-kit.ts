@@ -1,28 +1,14 @@
 import { EventEmitter, once } from 'node:events';
 import { RelayClient, type RelayClientOptions } from '@relay-ts/client';
-import { Worker, type Job, type WorkerOptions } from '../../worker/src/index.js';
+import type { Worker } from '../../worker/src/index.js';
 import { relay } from './relay.js';
 
 /**
- * Helpers for the worker tests: a Worker whose `process` is a function, and a fetch that
- * records every request a worker's client sends (to count polls, and to check that each
- * call names its delivery) before passing it to the real server.
+ * Helpers for the worker tests: a fetch that records every request a worker's client sends
+ * (to count polls, and to check that each call names its delivery) before passing it to the
+ * real server. The tests make their workers with the function form, `new Worker({ ..., process })`,
+ * and `logger: {}` unless they look at the logs: the default writes warnings to stderr.
  */
-
-/** A Worker whose `process` is the function given. */
-export class FnWorker<P = unknown, S = unknown> extends Worker<P, S> {
-  readonly #handler: (job: Job<P, S>) => Promise<void>;
-
-  constructor(handler: (job: Job<P, S>) => Promise<void>, options: WorkerOptions<P, S>) {
-    // Quiet unless a test asks for a logger: the default writes warnings to stderr.
-    super({ logger: {}, ...options });
-    this.#handler = handler;
-  }
-
-  async process(job: Job<P, S>): Promise<void> {
-    await this.#handler(job);
-  }
-}
 
 export interface SeenCall {
   method: string;
@@ -74,6 +60,16 @@ export class Recorder {
   }
 }
 
+/**
+ * The worker holds no job: every job it had is done with, and whatever it was going to send
+ * for them (a completion, a failure) has been sent. A test waits for this before it checks
+ * what was or was not sent.
+ */
+export function holdsNoJob(worker: Worker<any, any>): boolean {
+  const { processing, waiting, settling } = worker.jobs;
+  return processing + waiting + settling === 0;
+}
+
 /** Resolves with the arguments of the next `event` of `emitter`. */
 export function nextEvent<T extends unknown[]>(emitter: EventEmitter<any>, event: string): Promise<T> {
   return once(emitter as EventEmitter, event) as Promise<T>;
@@ -86,9 +82,9 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-/** How long `promise` takes to settle, in ms. */
-export async function timed(promise: Promise<unknown>): Promise<number> {
-  const started = Date.now();
-  await promise;
-  return Date.now() - started;
+/** Resolves `promise`, or rejects when it takes longer than `ms` (a bound on a wait, not a timing claim). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

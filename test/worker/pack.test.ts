@@ -21,6 +21,21 @@ const run = promisify(execFile);
 const repo = resolve('.');
 const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
 
+/**
+ * Runs tsc in `cwd`, failing with its output when it cannot start (ENOENT) or reports errors:
+ * a failure must never pass as "no output".
+ */
+async function typeCheck(args: string[], cwd: string): Promise<void> {
+  let result: { stdout: string; stderr: string };
+  try {
+    result = await run(bin('tsc'), args, { cwd });
+  } catch (e) {
+    const error = e as { message?: string; code?: unknown; stdout?: string; stderr?: string };
+    expect.fail(`tsc ${args.join(' ')} failed (${String(error.code)}): ${error.message}\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+  }
+  expect(result.stdout, 'tsc output').to.equal('');
+}
+
 /** The ```ts blocks of a README. */
 async function codeBlocks(readme: string): Promise<string[]> {
   const text = await readFile(join(repo, readme), 'utf8');
@@ -111,8 +126,7 @@ describe('the packed @relay-ts/client and @relay-ts/worker, installed as the REA
   });
 
   it('the README examples type-check with tsc --strict against the installed packages', async () => {
-    const result = await run(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: project }).catch((e: { stdout?: string }) => e);
-    expect(result.stdout ?? '', 'tsc output').to.equal('');
+    await typeCheck(['-p', 'tsconfig.json'], project);
   });
 
   it("the client README's producer enqueues, and its consumer leases, checkpoints and completes a job", async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { drain, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder } from '../helpers/worker-kit.js';
+import { Recorder } from '../helpers/worker-kit.js';
+import { Worker } from '../../worker/src/index.js';
 
 describe('Worker: concurrency', () => {
   it('never has more than `concurrency` jobs in process, never asks for more than its free slots, and polls twice at once under a backlog', async () => {
@@ -12,16 +13,20 @@ describe('Worker: concurrency', () => {
     let most = 0;
     const done = new Map<string, number>();
     const recorder = new Recorder();
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency,
+      waitSeconds: 1,
+      process: async (job) => {
         inProcess++;
         most = Math.max(most, inProcess);
         await sleep(20 + Math.random() * 40);
         inProcess--;
         done.set(job.id, (done.get(job.id) ?? 0) + 1);
       },
-      { client: recorder.client(), queue, concurrency, wait: 1 },
-    );
+    });
     // At each poll, the jobs in process, those asked for by polls under way and those it asks
     // for now fit in its slots.
     const overAsked: string[] = [];
@@ -31,8 +36,8 @@ describe('Worker: concurrency', () => {
     recorder.onRequest = (call) => {
       if (call.path !== '/v1/next') return;
       const asked = Number(call.query.get('num_jobs'));
-      if (asked < 1 || worker.runningJobs + askedUnderWay + asked > concurrency) {
-        overAsked.push(`running ${worker.runningJobs}, under way ${askedUnderWay}, asked ${asked}`);
+      if (asked < 1 || worker.jobs.processing + askedUnderWay + asked > concurrency) {
+        overAsked.push(`running ${worker.jobs.processing}, under way ${askedUnderWay}, asked ${asked}`);
       }
       askedUnderWay += asked;
       mostPolls = Math.max(mostPolls, ++pollsUnderWay);
@@ -65,22 +70,26 @@ describe('Worker: concurrency', () => {
     let most = 0;
     let mostWaiting = 0;
     const attempts = new Map<string, number[]>();
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency: 1,
+      prefetch: 2,
+      process: async (job) => {
         most = Math.max(most, ++inProcess);
-        mostWaiting = Math.max(mostWaiting, worker.waitingJobs);
+        mostWaiting = Math.max(mostWaiting, worker.jobs.waiting);
         attempts.set(job.id, [...(attempts.get(job.id) ?? []), job.attempt]);
         await sleep(700);
         inProcess--;
       },
-      { client: recorder.client(), queue, concurrency: 1, prefetch: 2 },
-    );
+    });
     const overAsked: string[] = [];
     let askedUnderWay = 0;
     recorder.onRequest = (call) => {
       if (call.path !== '/v1/next') return;
       const asked = Number(call.query.get('num_jobs'));
-      const held = worker.runningJobs + worker.waitingJobs;
+      const held = worker.jobs.processing + worker.jobs.waiting;
       if (held + askedUnderWay + asked > 3) overAsked.push(`held ${held}, under way ${askedUnderWay}, asked ${asked}`);
       askedUnderWay += asked;
     };
@@ -107,15 +116,18 @@ describe('Worker: concurrency', () => {
     const order: string[] = [];
     let inProcess = 0;
     let most = 0;
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: new Recorder().client(),
+      queue,
+      concurrency: 1,
+      process: async (job) => {
         most = Math.max(most, ++inProcess);
         order.push(job.id);
         await sleep(10);
         inProcess--;
       },
-      { client: new Recorder().client(), queue, concurrency: 1 },
-    );
+    });
     await worker.start();
     await eventually(async () => order.length === 6, 10_000);
     await worker.stop();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { call, enqueue, eventually, next, relay, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder } from '../helpers/worker-kit.js';
-import { JobSettledError, type Job } from '../../worker/src/index.js';
+import { Recorder } from '../helpers/worker-kit.js';
+import { Worker, JobSettledError, type ActiveJob } from '../../worker/src/index.js';
 import type { FailResult } from '@relay-ts/client';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as any[];
@@ -13,13 +13,15 @@ describe('Worker: failures and reschedules', () => {
     await enqueue({ id: 'bad', queue, timeout: 30, max_retries: 2, state: { tries: 0 } });
     const attempts: Array<{ attempt: number; at: number }> = [];
     const outcomes: Array<FailResult | undefined> = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      baseUrl: relay().url,
+      queue,
+      process: async (job) => {
         attempts.push({ attempt: job.attempt, at: Date.now() });
         throw new Error(`boom on attempt ${job.attempt}`);
       },
-      { baseUrl: relay().url, queue },
-    );
+    });
     worker.on('failed', (_job, _error, result) => outcomes.push(result));
     await worker.start();
     const [record] = await eventually(async () => {
@@ -43,16 +45,18 @@ describe('Worker: failures and reschedules', () => {
     const recorder = new Recorder();
     const seen: number[] = [];
     let afterFail: unknown;
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      process: async (job) => {
         seen.push(job.attempt);
         if (job.attempt === 1) {
           await job.fail('not yet', 0);
           afterFail = await job.heartbeat().catch((e: unknown) => e);
         }
       },
-      { client: recorder.client(), queue },
-    );
+    });
     const completed: string[] = [];
     worker.on('completed', (job) => completed.push(`${job.id}@${job.attempt}`));
     await worker.start();
@@ -74,16 +78,18 @@ describe('Worker: failures and reschedules', () => {
     await enqueue({ id: 'a', queue, timeout: 30, max_retries: 0, payload: { n: 1 } });
     const recorder = new Recorder();
     const deliveries: Array<{ attempt: number; payload: unknown; state: unknown; timeout: number }> = [];
-    const worker = new FnWorker<{ n: number }, { saved: number }>(
-      async (job) => {
+    const worker = new Worker<{ n: number }, { saved: number }>({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      process: async (job) => {
         deliveries.push({ attempt: job.attempt, payload: job.payload, state: job.state, timeout: job.timeout });
         if (deliveries.length === 1) {
           await job.heartbeat({ saved: 7 });
-          await job.reschedule({ runAt: new Date(Date.now() + 300), payload: { n: 2 }, timeout: 20 });
+          await job.reschedule({ run_at: new Date(Date.now() + 300), payload: { n: 2 }, timeout: 20 });
         }
       },
-      { client: recorder.client(), queue },
-    );
+    });
     const events: string[] = [];
     worker.on('rescheduled', (job) => events.push(`rescheduled ${job.id}`));
     worker.on('completed', (job) => events.push(`completed ${job.id}`));
@@ -105,14 +111,17 @@ describe('Worker: failures and reschedules', () => {
     await enqueue({ id: 'str', queue, timeout: 30 });
     await enqueue({ id: 'obj', queue, timeout: 30 });
     await enqueue({ id: 'nul', queue, timeout: 30 });
-    const worker = new FnWorker(
-      async (job: Job) => {
+    const worker = new Worker({
+      logger: {},
+      client: new Recorder().client(),
+      queue,
+      concurrency: 3,
+      process: async (job: ActiveJob) => {
         if (job.id === 'str') throw 'plain string';
         if (job.id === 'obj') throw { code: 42 };
         throw new Error('a\u0000b \ud800');
       },
-      { client: new Recorder().client(), queue, concurrency: 3 },
-    );
+    });
     await worker.start();
     const list = await eventually(async () => {
       const l = await failed(queue);

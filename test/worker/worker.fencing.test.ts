@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { call, complete, drain, enqueueBatch, eventually, heartbeat, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder, gate } from '../helpers/worker-kit.js';
-import { LeaseLostError, type Job } from '../../worker/src/index.js';
+import { Recorder, gate } from '../helpers/worker-kit.js';
+import { Worker, LeaseLostError, type ActiveJob } from '../../worker/src/index.js';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as unknown[];
 
@@ -17,7 +17,7 @@ describe('Worker: a stale run_id changes nothing', () => {
     this.timeout(15_000);
     const queue = uniqueQueue('fence');
     // What each handler does once its job was taken from it (it stalls first, with no heartbeat due).
-    const actions: Record<string, (job: Job<unknown, { holder: string }>) => Promise<unknown>> = {
+    const actions: Record<string, (job: ActiveJob<unknown, { holder: string }>) => Promise<unknown>> = {
       heartbeat: (job) => job.heartbeat({ holder: 'stale' }),
       reschedule: (job) => job.reschedule({ state: { holder: 'stale' }, timeout: 99 }),
       fail: (job) => job.fail(new Error('stale failure'), 0),
@@ -33,15 +33,19 @@ describe('Worker: a stale run_id changes nothing', () => {
     const stalled = gate();
     const outcomes: Record<string, unknown> = {};
     const firstRuns = new Map<string, string>();
-    const worker = new FnWorker<unknown, { holder: string }>(
-      async (job) => {
-        firstRuns.set(job.id, job.runId);
+    const worker = new Worker<unknown, { holder: string }>({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency: ids.length,
+      heartbeatIntervalMs: 60_000,
+      process: async (job) => {
+        firstRuns.set(job.id, job.run_id);
         await stalled.promise;
         if (job.id === 'throw' || job.id === 'complete') return actions[job.id]!(job) as Promise<void>;
         outcomes[job.id] = await actions[job.id]!(job).then(() => 'resolved', (e: unknown) => e);
       },
-      { client: recorder.client(), queue, concurrency: ids.length, heartbeatInterval: 60_000 },
-    );
+    });
     const lost: string[] = [];
     worker.on('leaseLost', (job) => lost.push(job.id));
     let settledByWorker = 0;

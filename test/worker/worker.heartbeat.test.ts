@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { call, complete, drain, enqueue, eventually, heartbeat, next, sleep, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder, gate } from '../helpers/worker-kit.js';
-import { LeaseLostError, type Job } from '../../worker/src/index.js';
+import { Recorder, gate, holdsNoJob } from '../helpers/worker-kit.js';
+import { Worker, LeaseLostError, type ActiveJob } from '../../worker/src/index.js';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as unknown[];
 
@@ -13,13 +13,16 @@ describe('Worker: heartbeats', () => {
     await enqueue({ id: 'long', queue, timeout: 2, max_retries: 5 });
     const recorder = new Recorder();
     const runs: number[] = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency: 2,
+      process: async (job) => {
         runs.push(job.attempt);
         await sleep(7000);
       },
-      { client: recorder.client(), queue, concurrency: 2 },
-    );
+    });
     let completed = 0;
     worker.on('completed', () => completed++);
     const started = gate();
@@ -55,8 +58,12 @@ describe('Worker: heartbeats', () => {
     await enqueue({ id: 'a', queue, timeout: 30, max_retries: 3, state: { step: 0 } });
     const recorder = new Recorder();
     const states: unknown[] = [];
-    const worker = new FnWorker<null, { step: number }>(
-      async (job) => {
+    const worker = new Worker<null, { step: number }>({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      heartbeatIntervalMs: 150,
+      process: async (job) => {
         states.push(job.state);
         if (job.attempt === 1) {
           await job.heartbeat({ step: 1 });
@@ -65,8 +72,7 @@ describe('Worker: heartbeats', () => {
           await job.fail(new Error('again'), 0);
         }
       },
-      { client: recorder.client(), queue, heartbeatInterval: 150 },
-    );
+    });
     await worker.start();
     await eventually(async () => states.length === 2, 5000);
     await worker.stop();
@@ -84,7 +90,7 @@ describe('Worker: heartbeats', () => {
     const queue = uniqueQueue('hb');
     await enqueue({ id: 'a', queue, timeout: 30, max_retries: 3, state: { keep: true } });
     const recorder = new Recorder();
-    const worker = new FnWorker(async () => { await sleep(250); }, { client: recorder.client(), queue, heartbeatInterval: 100 });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, heartbeatIntervalMs: 100, process: async () => { await sleep(250); } });
     await worker.start();
     await eventually(async () => recorder.seen('/v1/complete/batch').length === 1, 5000);
     await worker.stop();
@@ -98,7 +104,7 @@ describe('Worker: heartbeats', () => {
     await enqueue({ id: 'a', queue, timeout: 2_147_483_647 });
     const recorder = new Recorder();
     // A third of that timeout is past what setTimeout takes (it would fire after 1 ms).
-    const worker = new FnWorker(async () => { await sleep(300); }, { client: recorder.client(), queue, shutdownTimeout: Infinity });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, shutdownTimeoutMs: Infinity, process: async () => { await sleep(300); } });
     let completed = 0;
     worker.on('completed', () => completed++);
     await worker.start();
@@ -115,16 +121,19 @@ describe('Worker: heartbeats', () => {
     const handlerDone = gate();
     const started = gate();
     let reason: unknown;
-    const lost: Job[] = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const lost: ActiveJob[] = [];
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      heartbeatIntervalMs: 1500,
+      process: async (job) => {
         started.open();
         await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
         reason = job.signal.reason;
         handlerDone.open();
       },
-      { client: recorder.client(), queue, heartbeatInterval: 1500 },
-    );
+    });
     worker.on('leaseLost', (job) => lost.push(job));
     await worker.start();
     try {
@@ -136,7 +145,7 @@ describe('Worker: heartbeats', () => {
       expect(other.attempt).to.equal(2);
       await heartbeat(queue, 'a', { state: 'other', run_id: other.run_id });
       await handlerDone.promise;
-      await sleep(100);
+      await eventually(async () => holdsNoJob(worker));
 
       expect(reason).to.be.instanceOf(LeaseLostError);
       expect(lost.map((j) => j.id)).to.deep.equal(['a']);

@@ -3,17 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { RelayClient, RouteNotFoundError } from '@relay-ts/client';
 import { call, complete, enqueue, eventually, heartbeat, next, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { FnWorker, Recorder, gate } from '../helpers/worker-kit.js';
-import { JobTimeoutError, LeaseLostError, type Job } from '../../worker/src/index.js';
+import { Recorder, gate, holdsNoJob, within } from '../helpers/worker-kit.js';
+import { Worker, JobTimeoutError, LeaseLostError, type ActiveJob } from '../../worker/src/index.js';
 
 const failed = async (queue: string) => (await call('GET', '/v1/failed', { query: { queue } })).body as Array<{ id: string; reason: string }>;
 
-/** Resolves `promise`, or rejects when it takes longer than `ms` (a bound on a wait, not a timing claim). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 describe('Worker: its own lease clock', () => {
   let proxy: TcpProxy;
@@ -34,9 +28,12 @@ describe('Worker: its own lease clock', () => {
       let abortedAt = 0;
       let abortedWall = 0;
       let reason: unknown;
-      const lost: Array<[Job, LeaseLostError]> = [];
-      const worker = new FnWorker(
-        async (job) => {
+      const lost: Array<[ActiveJob, LeaseLostError]> = [];
+      const worker = new Worker({
+        client: recorder.client({ baseUrl: proxy.proxiedUrl(relay().url) }),
+        queue,
+        logger: {},
+        process: async (job) => {
           started.open();
           await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
           abortedAt = performance.now();
@@ -44,8 +41,7 @@ describe('Worker: its own lease clock', () => {
           reason = job.signal.reason;
           aborted.open();
         },
-        { client: recorder.client({ baseUrl: proxy.proxiedUrl(relay().url) }), queue, logger: {} },
-      );
+      });
       worker.on('leaseLost', (job, error) => lost.push([job, error]));
       const beforeStart = performance.now();
       await worker.start();
@@ -78,7 +74,7 @@ describe('Worker: its own lease clock', () => {
 
         // Back online: the worker sends nothing more for the job, and the other consumer holds it.
         await proxy.restore();
-        await sleep(500);
+        await eventually(async () => holdsNoJob(worker));
         const afterAbort = recorder.calls.filter((c) => c.path !== '/v1/next' && c.at > abortedWall);
         expect(afterAbort.map((c) => `${c.method} ${c.path}`), 'requests after the abort').to.deep.equal([]);
         expect(recorder.seen('/v1/complete/batch').concat(recorder.seen('/v1/complete'), recorder.seen('/v1/fail'))).to.deep.equal([]);
@@ -97,14 +93,17 @@ describe('Worker: its own lease clock', () => {
     const recorder = new Recorder();
     const events: string[] = [];
     recorder.onRequest = (c) => void (c.path === '/v1/heartbeat' && events.push('heartbeat'));
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      client: recorder.client(),
+      queue,
+      waitSeconds: 10,
+      logger: {},
+      process: async (job) => {
         events.push('started');
         await sleep(300);
         expect(job.signal.aborted).to.equal(false);
       },
-      { client: recorder.client(), queue, wait: 10, logger: {} },
-    );
+    });
     let completed = 0;
     worker.on('completed', () => completed++);
     worker.on('leaseLost', () => events.push('lost'));
@@ -137,13 +136,16 @@ describe('Worker: its own lease clock', () => {
     const errors: unknown[] = [];
     let completed = 0;
     let lost = 0;
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      client: new RelayClient({ baseUrl: relay().url, fetch: misrouted }),
+      queue,
+      heartbeatIntervalMs: 200,
+      logger: {},
+      process: async (job) => {
         await sleep(800);
         expect(job.signal.aborted).to.equal(false);
       },
-      { client: new RelayClient({ baseUrl: relay().url, fetch: misrouted }), queue, heartbeatInterval: 200, logger: {} },
-    );
+    });
     worker.on('requestError', (_job, error, operation) => errors.push([operation, error]));
     worker.on('completed', () => completed++);
     worker.on('leaseLost', () => lost++);
@@ -171,13 +173,16 @@ describe('Worker: jobTimeoutMs', () => {
     await enqueue({ id: 'slow', queue, timeout: 30 });
     let reason: unknown;
     const failures: Array<[unknown, unknown]> = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      baseUrl: relay().url,
+      queue,
+      jobTimeoutMs: 300,
+      logger: {},
+      process: async (job) => {
         await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
         reason = job.signal.reason;
       },
-      { baseUrl: relay().url, queue, jobTimeoutMs: 300, logger: {} },
-    );
+    });
     worker.on('failed', (_job, error, result) => failures.push([error, result]));
     await worker.start();
     try {
@@ -199,23 +204,26 @@ describe('Worker: jobTimeoutMs', () => {
     await enqueue({ id: 'stubborn', queue, timeout: 30, max_retries: 2 });
     const recorder = new Recorder();
     const returned: string[] = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      client: recorder.client(),
+      queue,
+      jobTimeoutMs: 200,
+      logger: {},
+      process: async (job) => {
         await sleep(1500);
-        returned.push(job.runId);
+        returned.push(job.run_id);
       },
-      { client: recorder.client(), queue, jobTimeoutMs: 200, logger: {} },
-    );
+    });
     const seenAtFailure: Array<{ runId: string; returned: boolean; running: number; outcome: string | undefined }> = [];
     worker.on('failed', (job, error, result) => {
       expect(error).to.be.instanceOf(JobTimeoutError);
-      seenAtFailure.push({ runId: job.runId, returned: returned.includes(job.runId), running: worker.runningJobs, outcome: result?.outcome });
+      seenAtFailure.push({ runId: job.run_id, returned: returned.includes(job.run_id), running: worker.jobs.processing, outcome: result?.outcome });
     });
     await worker.start();
     try {
       await eventually(async () => returned.length === 1, 5000);
-      await sleep(200);
     } finally {
+      // Returns once every job in hand is done with, whatever was to be sent for it sent.
       await worker.stop();
     }
     const first = returned[0]!;
@@ -231,7 +239,7 @@ describe('Worker: jobTimeoutMs', () => {
   it('leaves a job that finishes in time alone, and refuses a limit that is not a positive number', async () => {
     const queue = uniqueQueue('limit');
     await enqueue({ id: 'quick', queue, timeout: 30 });
-    const worker = new FnWorker(async () => { await sleep(50); }, { baseUrl: relay().url, queue, jobTimeoutMs: 5000, logger: {} });
+    const worker = new Worker({ baseUrl: relay().url, queue, jobTimeoutMs: 5000, logger: {}, process: async () => { await sleep(50); } });
     let completed = 0;
     worker.on('completed', () => completed++);
     await worker.start();
@@ -241,9 +249,8 @@ describe('Worker: jobTimeoutMs', () => {
       await worker.stop();
     }
     for (const jobTimeoutMs of [0, -1, Number.NaN]) {
-      const bad = new FnWorker(async () => undefined, { baseUrl: relay().url, queue, jobTimeoutMs });
-      const error = await bad.start().then(() => undefined, (e: unknown) => e);
-      expect(error, String(jobTimeoutMs)).to.be.instanceOf(TypeError);
+      const make = () => new Worker({ logger: {}, baseUrl: relay().url, queue, jobTimeoutMs, process: async () => undefined });
+      expect(make, String(jobTimeoutMs)).to.throw(TypeError, /jobTimeoutMs/);
     }
   });
 });

@@ -5,8 +5,7 @@ import { pino } from 'pino';
 import { RelayClient } from '@relay-ts/client';
 import { closedPort } from '../helpers/net.js';
 import { enqueue, eventually, relay, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker } from '../helpers/worker-kit.js';
-import type { WorkerOptions } from '../../worker/src/index.js';
+import { Worker, type WorkerOptions } from '../../worker/src/index.js';
 
 /** Everything written to process.stderr and through console while `run` runs. */
 async function captureOutput(run: () => Promise<void>): Promise<{ stderr: string; console: unknown[][] }> {
@@ -28,23 +27,26 @@ async function captureOutput(run: () => Promise<void>): Promise<{ stderr: string
   return out;
 }
 
-/** Runs a worker that cannot reach its server, and one whose job fails for good, both with `options`. */
+/** Runs a worker that cannot reach its server, and one whose job fails for good, both with `options` (no logger: the default). */
 async function troubledWorkers(options: Partial<WorkerOptions>): Promise<void> {
   const queue = uniqueQueue('log');
   await enqueue({ id: 'doomed', queue, timeout: 30 });
-  const unreachable = new FnWorker(async () => undefined, {
+  const unreachable = new Worker({
     client: new RelayClient({ baseUrl: `http://127.0.0.1:${await closedPort()}`, retry: false }),
     queue: 'q',
-    pollInterval: 10,
+    pollIntervalMs: 10,
     ...options,
+    process: async () => undefined,
   });
   let failed = 0;
-  const failing = new FnWorker(
-    async () => {
+  const failing = new Worker({
+    baseUrl: relay().url,
+    queue,
+    ...options,
+    process: async () => {
       throw new Error('the template\nis missing');
     },
-    { baseUrl: relay().url, queue, ...options },
-  );
+  });
   failing.on('failed', () => failed++);
   await unreachable.start();
   await failing.start();
@@ -105,19 +107,17 @@ describe('Worker: logging', () => {
     const queue = uniqueQueue('log');
     await enqueue({ id: 'flaky', queue, timeout: 30, max_retries: 1 });
     const seen: Array<[string, string, Record<string, unknown> | undefined]> = [];
-    const worker = new FnWorker(
-      async () => {
+    const worker = new Worker({
+      baseUrl: relay().url,
+      queue,
+      logger: {
+        warn: (m, f) => seen.push(['warn', m, f]),
+        error: (m, f) => seen.push(['error', m, f]),
+      },
+      process: async () => {
         throw new Error('try again');
       },
-      {
-        baseUrl: relay().url,
-        queue,
-        logger: {
-          warn: (m, f) => seen.push(['warn', m, f]),
-          error: (m, f) => seen.push(['error', m, f]),
-        },
-      },
-    );
+    });
     let failed = 0;
     worker.on('failed', () => failed++);
     await worker.start();

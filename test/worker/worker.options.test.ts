@@ -1,62 +1,76 @@
 import { expect } from 'chai';
 import { enqueue, enqueueBatch, eventually, relay, sleep, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder } from '../helpers/worker-kit.js';
-import { Worker, workerDefaults, type Job, type Logger, type WorkerOptions } from '../../worker/src/index.js';
+import { Recorder } from '../helpers/worker-kit.js';
+import { Worker, workerDefaults, type ActiveJob, type Logger, type WorkerOptions } from '../../worker/src/index.js';
 import { rejection } from '../helpers/rejection.js';
 
 
 describe('Worker: options, events and logging', () => {
-  it('reads options from overridden properties; constructor options win over them', async () => {
-    const queue = uniqueQueue('props');
+  it('a subclass gives its defaults through super(); the options are readable as settings inside process', async () => {
+    const queue = uniqueQueue('subclass');
     const recorder = new Recorder();
     const seen: string[] = [];
+    const settingsSeen: Array<[string, number, number]> = [];
     class Mailer extends Worker<{ to: string }> {
-      protected override client = recorder.client<{ to: string }>();
-      protected override queue = queue;
-      protected override concurrency = 2;
-      protected override wait = 0;
-      protected override completionBatchWindowMs = 0;
+      constructor(options: Partial<WorkerOptions<{ to: string }>> = {}) {
+        super({ client: recorder.client<{ to: string }>(), queue, concurrency: 2, waitSeconds: 0, completionBatchWindowMs: 0, logger: {}, ...options });
+      }
 
-      async process(job: Job<{ to: string }>): Promise<void> {
+      override async process(job: ActiveJob<{ to: string }>): Promise<void> {
         seen.push(job.payload.to);
+        settingsSeen.push([this.settings.queue, this.settings.concurrency, this.settings.waitSeconds]);
       }
     }
     await enqueueBatch(['a', 'b', 'c', 'd'].map((to) => ({ id: to, queue, timeout: 30, payload: { to } })));
     const worker = new Mailer({ concurrency: 3 });
+    expect(worker.settings).to.include({ queue, concurrency: 3, prefetch: 0, waitSeconds: 0, pollIntervalMs: 100, shutdownTimeoutMs: 25_000 });
+    expect(Object.isFrozen(worker.settings)).to.equal(true);
     await worker.start();
     await eventually(async () => recorder.seen('/v1/complete', 'DELETE').length === 4, 5000);
     await worker.stop();
 
     expect(seen.sort()).to.deep.equal(['a', 'b', 'c', 'd']);
+    expect(settingsSeen).to.deep.equal(Array(4).fill([queue, 3, 0]));
     const [first] = recorder.polls();
     expect(first!.query.get('num_jobs'), 'concurrency from the constructor').to.equal('3');
-    expect(first!.query.get('wait'), 'wait from the property').to.equal('0');
-    expect(recorder.seen('/v1/complete/batch'), 'no batching: window 0 from the property').to.deep.equal([]);
+    expect(first!.query.get('wait'), 'waitSeconds from the subclass').to.equal('0');
+    expect(recorder.seen('/v1/complete/batch'), 'no batching: window 0 from the subclass').to.deep.equal([]);
     for (const call of recorder.seen('/v1/complete', 'DELETE')) expect(call.query.get('run_id')).to.be.a('string').and.not.empty;
   });
 
-  it('refuses missing or out-of-range options at start()', async () => {
+  it('refuses missing or out-of-range options in the constructor', () => {
     const base: WorkerOptions = { baseUrl: relay().url, queue: 'q' };
     const cases: Array<[WorkerOptions, RegExp]> = [
-      [{ baseUrl: relay().url }, /queue/],
+      [{ baseUrl: relay().url } as WorkerOptions, /queue/],
       [{ queue: 'q' }, /baseUrl/],
       [{ ...base, concurrency: 0 }, /concurrency/],
       [{ ...base, concurrency: 1.5 }, /concurrency/],
       [{ ...base, prefetch: -1 }, /prefetch/],
       [{ ...base, prefetch: 1001 }, /prefetch/],
-      [{ ...base, wait: 61 }, /wait/],
-      [{ ...base, pollInterval: 0 }, /pollInterval/],
-      [{ ...base, pollInterval: 200, maxPollInterval: 100 }, /maxPollInterval/],
-      [{ ...base, heartbeatInterval: -1 }, /heartbeatInterval/],
+      [{ ...base, waitSeconds: 61 }, /waitSeconds/],
+      [{ ...base, pollIntervalMs: 0 }, /pollIntervalMs/],
+      [{ ...base, pollIntervalMs: 200, maxPollIntervalMs: 100 }, /maxPollIntervalMs/],
+      [{ ...base, heartbeatIntervalMs: -1 }, /heartbeatIntervalMs/],
       [{ ...base, completionBatchWindowMs: -1 }, /completionBatchWindowMs/],
+      [{ ...base, process: 'not a function' as never }, /process/],
     ];
     for (const [options, message] of cases) {
-      const worker = new FnWorker(async () => undefined, options);
-      const error = await rejection(worker.start());
-      expect(error, JSON.stringify(options)).to.be.instanceOf(TypeError).with.property('message').that.matches(message);
-      expect(worker.running).to.equal(false);
+      expect(() => new Worker(options), JSON.stringify(options)).to.throw(TypeError).with.property('message').that.matches(message);
     }
-    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 0, wait: 30, pollInterval: 100, maxPollInterval: 5000, shutdownTimeout: 25_000, completionBatchWindowMs: 5 });
+    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 0, waitSeconds: 30, pollIntervalMs: 100, maxPollIntervalMs: 5000, shutdownTimeoutMs: 25_000, completionBatchWindowMs: 5 });
+  });
+
+  it('start() refuses a worker without process, or with it both as an option and as a method', async () => {
+    const options = { baseUrl: relay().url, queue: uniqueQueue('noproc'), logger: {} };
+    const none = new Worker(options);
+    expect(await rejection(none.start())).to.be.instanceOf(TypeError).with.property('message').that.matches(/no process/);
+    expect(none.status).to.equal('idle');
+    class Both extends Worker {
+      override async process(): Promise<void> {}
+    }
+    const both = new Both({ ...options, process: async () => undefined });
+    expect(await rejection(both.start())).to.be.instanceOf(TypeError).with.property('message').that.matches(/not both/);
+    expect(both.status).to.equal('idle');
   });
 
   /** Runs n jobs of a new queue through a worker of concurrency n; the batch completion requests it sent. */
@@ -64,7 +78,7 @@ describe('Worker: options, events and logging', () => {
     const queue = uniqueQueue('batch');
     await enqueueBatch(Array.from({ length: n }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
     const recorder = new Recorder();
-    const worker = new FnWorker(handler, { client: recorder.client(), queue, concurrency: n });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, concurrency: n, process: handler });
     let completed = 0;
     worker.on('completed', () => completed++);
     await worker.start();
@@ -97,13 +111,16 @@ describe('Worker: options, events and logging', () => {
     await enqueue({ id: 'bad', queue, timeout: 30, max_retries: 0 });
     await enqueue({ id: 'later', queue, timeout: 30 });
     const events: string[] = [];
-    const worker = new FnWorker(
-      async (job) => {
+    const worker = new Worker({
+      logger: {},
+      client: new Recorder().client(),
+      queue,
+      concurrency: 1,
+      process: async (job) => {
         if (job.id === 'bad') throw new Error('nope');
         if (job.id === 'later' && job.attempt === 1 && !job.state) await job.reschedule({ state: { again: true } });
       },
-      { client: new Recorder().client(), queue, concurrency: 1 },
-    );
+    });
     worker.on('started', (job) => events.push(`started ${job.id}`));
     worker.on('started', () => {
       throw new Error('a listener bug');
@@ -133,12 +150,14 @@ describe('Worker: options, events and logging', () => {
       fields[message] = f;
     };
     const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
-    const logged = new FnWorker(
-      async () => {
+    const logged = new Worker({
+      client: new Recorder().client(),
+      queue,
+      logger,
+      process: async () => {
         throw new Error('x');
       },
-      { client: new Recorder().client(), queue, logger },
-    );
+    });
     await logged.start();
     try {
       await eventually(async () => lines.some((l) => l.startsWith('error job failed')), 3000);

@@ -2,13 +2,14 @@ import { expect } from 'chai';
 import { RelayClient } from '@relay-ts/client';
 import { TestProxy } from '../helpers/proxy.js';
 import { enqueue, relay, sleep, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker, Recorder } from '../helpers/worker-kit.js';
+import { Recorder } from '../helpers/worker-kit.js';
 import { closedPort } from '../helpers/net.js';
+import { Worker } from '../../worker/src/index.js';
 
 /** Runs an idle worker for `ms` and returns the polls it sent, and the gaps between them. */
-async function idle(ms: number, options: { wait?: number; pollInterval?: number; maxPollInterval?: number }) {
+async function idle(ms: number, options: { waitSeconds?: number; pollIntervalMs?: number; maxPollIntervalMs?: number }) {
   const recorder = new Recorder();
-  const worker = new FnWorker(async () => undefined, { client: recorder.client(), queue: uniqueQueue('idle'), ...options });
+  const worker = new Worker({ logger: {}, client: recorder.client(), queue: uniqueQueue('idle'), ...options, process: async () => undefined });
   const from = Date.now();
   await worker.start();
   await sleep(ms);
@@ -29,7 +30,7 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
 
   it('with long poll wait=1: one request per second', async function () {
     this.timeout(10_000);
-    const { polls, perSecond, gaps } = await idle(4000, { wait: 1 });
+    const { polls, perSecond, gaps } = await idle(4000, { waitSeconds: 1 });
     console.log(`      idle, long poll wait=1: ${polls} polls in 4 s (${perSecond.toFixed(2)}/s)`);
     expect(polls).to.be.within(4, 5);
     for (const gap of gaps) expect(gap).to.be.at.least(950);
@@ -37,7 +38,7 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
 
   it('with wait=0: backs off with jitter up to the ceiling', async function () {
     this.timeout(15_000);
-    const { polls, perSecond, gaps } = await idle(6000, { wait: 0 });
+    const { polls, perSecond, gaps } = await idle(6000, { waitSeconds: 0 });
     const late = gaps.slice(-2);
     console.log(
       `      idle, wait=0 (backoff 100 ms doubling to 5 s): ${polls} polls in 6 s (${perSecond.toFixed(2)}/s); gaps ${gaps.join(', ')} ms`,
@@ -53,7 +54,7 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
     const queue = uniqueQueue('idle');
     const recorder = new Recorder();
     const got: number[] = [];
-    const worker = new FnWorker(async () => void got.push(Date.now()), { client: recorder.client(), queue, wait: 0, pollInterval: 50, maxPollInterval: 1000 });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, waitSeconds: 0, pollIntervalMs: 50, maxPollIntervalMs: 1000, process: async () => void got.push(Date.now()) });
     await worker.start();
     await sleep(2000); // backed off to the 1 s ceiling
     await enqueue({ id: 'a', queue, timeout: 30 });
@@ -73,7 +74,7 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
     const proxy = await TestProxy.start(relay().url);
     proxy.always({ status: 204 });
     try {
-      const worker = new FnWorker(async () => undefined, { baseUrl: proxy.url, queue: uniqueQueue('idle'), wait: 30 });
+      const worker = new Worker({ logger: {}, baseUrl: proxy.url, queue: uniqueQueue('idle'), waitSeconds: 30, process: async () => undefined });
       await worker.start();
       await sleep(3000);
       await worker.stop();
@@ -89,11 +90,13 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
     this.timeout(15_000);
     const recorder = new Recorder();
     const port = await closedPort();
-    const down = new FnWorker(async () => undefined, {
+    const down = new Worker({
+      logger: {},
       client: new RelayClient({ baseUrl: `http://127.0.0.1:${port}`, fetch: recorder.fetch, retry: false }),
       queue: 'q',
-      pollInterval: 100,
-      maxPollInterval: 1000,
+      pollIntervalMs: 100,
+      maxPollIntervalMs: 1000,
+      process: async () => undefined,
     });
     const delays: number[] = [];
     down.on('pollError', (_error, retryInMs) => delays.push(retryInMs));
@@ -107,9 +110,11 @@ describe('Worker: polling an empty queue costs a bounded number of requests', ()
     const proxy = await TestProxy.start(relay().url);
     proxy.always({ status: 429, headers: { 'Retry-After': '1' }, body: { type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'busy' } });
     try {
-      const busy = new FnWorker(async () => undefined, {
+      const busy = new Worker({
+        logger: {},
         client: new RelayClient({ baseUrl: proxy.url, retry: false }),
         queue: 'q',
+        process: async () => undefined,
       });
       await busy.start();
       await sleep(2500);

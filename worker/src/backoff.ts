@@ -5,7 +5,7 @@
  * first: `min(max, base × 2^(streak−1))`, of which a random half is taken off ("equal
  * jitter"). The lower half is kept so that a delay is never close to zero: nothing spins.
  */
-export function backoffDelay(streak: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function equalJitterBackoff(streak: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(streak - 1, 52)));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

@@ -23,7 +23,7 @@ export class LeaseLostError extends Error {
 }
 
 /**
- * `stop()` gave up waiting for the job (its `shutdownTimeout` passed, or a second signal
+ * `stop()` gave up waiting for the job (its `shutdownTimeoutMs` passed, or a second signal
  * came). The job's `signal` aborts with this reason; the job stays leased and comes back when
  * its lease expires.
  */

@@ -9,26 +9,18 @@
  * was sent; when it passes without a heartbeat answered, the lease is treated as lost.
  */
 import { performance } from 'node:perf_hooks';
-import { JobNotFoundError, type FailResult, type Job as LeasedJob, type RelayClient, type RunAtInput } from '@relay-ts/client';
+import { JobNotFoundError, type FailResult, type Job, type RelayClient, type RunAtInput } from '@relay-ts/client';
 import { timerMs } from './backoff.js';
 import { JobSettledError, JobTimeoutError, LeaseLostError, WorkerStoppedError } from './errors.js';
 
-/** A job as `process` receives it. */
-export interface Job<P = unknown, S = unknown> {
-  readonly id: string;
-  readonly queue: string;
-  readonly payload: P;
+/**
+ * A job as `process` receives it: the job as the server delivered it (the client's `Job`, with
+ * the wire's field names: `run_id`, `max_retries`, `run_at`), and what `process` can do with
+ * it while the worker holds its lease.
+ */
+export interface ActiveJob<P = unknown, S = unknown> extends Readonly<Omit<Job<P, S>, 'state'>> {
   /** The latest state: as delivered (undefined when none is stored), then as last given to `heartbeat`. */
   readonly state: S | undefined;
-  /** Which delivery this is: 1 on the first, higher after a lease expiry or a failure. */
-  readonly attempt: number;
-  /** Names this delivery; sent with every call so that a stale one changes nothing. */
-  readonly runId: string;
-  /** The lease length in seconds. */
-  readonly timeout: number;
-  readonly maxRetries: number;
-  /** When the job became due (RFC 3339). */
-  readonly runAt: string;
   /**
    * Aborts when the worker lets go of the job: the lease was lost (reason: LeaseLostError),
    * `process` ran past `jobTimeoutMs` (reason: JobTimeoutError) or `stop()` stopped waiting for
@@ -42,24 +34,25 @@ export interface Job<P = unknown, S = unknown> {
   heartbeat(state?: S): Promise<void>;
   /**
    * Releases the job with new settings; `process` resolving afterwards no longer completes it.
-   * Omitted fields keep the job's values (`state`: the latest state); `runAt` omitted is now.
+   * Omitted fields keep the job's values (`state`: the latest state); `run_at` omitted is now.
    */
   reschedule(options?: RescheduleOptions<P, S>): Promise<void>;
   /**
-   * Fails the job now: it counts a retry and comes back after `retryIn` seconds (default the
-   * server's backoff, min(2^(attempt−1), 3600) s) or, when its retries are used up, moves to the
-   * failed jobs with `error`'s message as the reason.
+   * Fails the job now: it counts a retry and comes back after `retryInSeconds` (default the
+   * server's backoff, min(2^(attempt−1), 3600) s) or, when its retries are used up, moves to
+   * the failed jobs with `error`'s message as the reason.
    */
-  fail(error?: unknown, retryIn?: number): Promise<void>;
+  fail(error?: unknown, retryInSeconds?: number): Promise<void>;
 }
 
+/** The new settings of `job.reschedule()`: the fields of the wire's reschedule request that a job may change. */
 export interface RescheduleOptions<P = unknown, S = unknown> {
   /** When the job may run again: a Date or an RFC 3339 string. Default now. */
-  runAt?: RunAtInput;
+  run_at?: RunAtInput;
   /** Lease length in seconds. Default the job's. */
   timeout?: number;
-  /** A new retry budget. Default the job's `maxRetries`. */
-  maxRetries?: number;
+  /** A new retry budget. Default the job's `max_retries`. */
+  max_retries?: number;
   /** Default the job's payload. */
   payload?: P;
   /** Default the latest state; `undefined` given explicitly clears it. */
@@ -114,15 +107,15 @@ export function errorMessage(error: unknown): string {
   return text;
 }
 
-export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
+export class RunningJob<P = unknown, S = unknown> implements ActiveJob<P, S> {
   readonly id: string;
   readonly queue: string;
   readonly payload: P;
   readonly attempt: number;
-  readonly runId: string;
+  readonly run_id: string;
   readonly timeout: number;
-  readonly maxRetries: number;
-  readonly runAt: string;
+  readonly max_retries: number;
+  readonly run_at: string;
   /** When the worker received it (ms since the epoch). */
   readonly receivedAt = Date.now();
 
@@ -150,15 +143,15 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
    * @param leasedAt when the poll that delivered the job was sent (performance.now() ms): the
    *   server started the lease after that, never before.
    */
-  constructor(leased: LeasedJob<P, S>, context: JobContext<P, S>, leasedAt: number) {
+  constructor(leased: Job<P, S>, context: JobContext<P, S>, leasedAt: number) {
     this.id = leased.id;
     this.queue = leased.queue;
     this.payload = leased.payload;
     this.attempt = leased.attempt;
-    this.runId = leased.run_id;
+    this.run_id = leased.run_id;
     this.timeout = leased.timeout;
-    this.maxRetries = leased.max_retries;
-    this.runAt = leased.run_at;
+    this.max_retries = leased.max_retries;
+    this.run_at = leased.run_at;
     this.#state = leased.state;
     this.#context = context;
     this.#leaseEndsAt = leasedAt + this.timeout * 1000;
@@ -212,20 +205,20 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
           id: this.id,
           queue: this.queue,
           timeout: options.timeout ?? this.timeout,
-          max_retries: options.maxRetries ?? this.maxRetries,
+          max_retries: options.max_retries ?? this.max_retries,
           payload: 'payload' in options ? options.payload : this.payload,
           ...(state === undefined ? {} : { state }),
-          ...(options.runAt === undefined ? {} : { run_at: options.runAt }),
-          run_id: this.runId,
+          ...(options.run_at === undefined ? {} : { run_at: options.run_at }),
+          run_id: this.run_id,
         });
       }),
     );
   }
 
-  fail(error?: unknown, retryIn?: number): Promise<void> {
+  fail(error?: unknown, retryInSeconds?: number): Promise<void> {
     const refused = this.#refusal();
     if (refused) return Promise.reject(refused);
-    return this.#serial(() => this.#fail(error, retryIn));
+    return this.#serial(() => this.#fail(error, retryInSeconds));
   }
 
   /** The worker: `process` returned or threw. Stops the heartbeats and waits for calls under way. */
@@ -263,7 +256,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
   /** The worker, or a call answered 404: this delivery no longer holds the job. */
   lose(cause: unknown): LeaseLostError {
     if (this.#lost) return this.#lost;
-    this.#lost = new LeaseLostError(this.queue, this.id, this.runId, { cause });
+    this.#lost = new LeaseLostError(this.queue, this.id, this.run_id, { cause });
     this.#status = 'lost';
     this.#clearTimer();
     this.#clearClock();
@@ -372,7 +365,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
     try {
       const state = this.#stateGiven ? { state: this.#state } : {};
       await this.#context.client.heartbeat(this.queue, this.id, {
-        runId: this.runId,
+        runId: this.run_id,
         ...state,
         // Ends when the lease is lost (by the clock, too): an answer after that changes nothing here.
         signal: this.#controller.signal,
@@ -428,7 +421,7 @@ export class RunningJob<P = unknown, S = unknown> implements Job<P, S> {
       (result) => this.#context.onFailed(this, error, result),
       () =>
         this.#context.client.fail(this.queue, this.id, {
-          runId: this.runId,
+          runId: this.run_id,
           error: errorMessage(error),
           ...(retryIn === undefined ? {} : { retryIn }),
         }),

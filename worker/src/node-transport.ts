@@ -1,9 +1,9 @@
 /**
  * A transport for RelayClient on Node: plain `node:http` with a keep-alive agent, in the
  * shape openapi-fetch expects (a `Request` class and a `fetch`). Node's built-in fetch
- * (undici) spends several times more CPU per request than the relay server does answering
- * it; with this transport a worker or producer spends a fraction of that. It is what the
- * Worker uses when it makes its own client from `baseUrl`:
+ * (undici) builds streams, clones and abort plumbing for every request, which a worker
+ * polling and completing many small jobs pays for in CPU; this sends only what relay needs.
+ * It is what the Worker uses when it makes its own client from `baseUrl`:
  *
  *   new RelayClient({ baseUrl, ...nodeTransport() })
  */

@@ -6,40 +6,40 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { RetryableError, type FailResult, type Job as LeasedJob } from '@relay-ts/client';
+import { RetryableError, type FailResult, type Job } from '@relay-ts/client';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { backoffDelay, pause, timerMs } from './backoff.js';
+import { equalJitterBackoff, pause, timerMs } from './backoff.js';
 import { Completer } from './completions.js';
 import { JobTimeoutError, type LeaseLostError } from './errors.js';
-import { RunningJob, type Job, type JobContext } from './job.js';
+import { RunningJob, type ActiveJob, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
-import { optionNames, resolveSettings, workerDefaults, type Settings, type StartOptions, type WorkerOptions } from './options.js';
+import { resolveSettings, workerDefaults, type ProcessFunction, type StartOptions, type WorkerOptions, type WorkerSettings } from './options.js';
 
 /** The events a worker emits, with their arguments. A listener that throws is logged and ignored. */
 export interface WorkerEvents<P = unknown, S = unknown> {
   /** `process` is about to be called for the job. */
-  started: [job: Job<P, S>];
+  started: [job: ActiveJob<P, S>];
   /** The server removed the job after `process` resolved; `durationMs` from receiving it to completion. */
-  completed: [job: Job<P, S>, durationMs: number];
+  completed: [job: ActiveJob<P, S>, durationMs: number];
   /**
    * The job was failed on the server, because `process` threw `error` or called `job.fail(error)`.
    * `result` says whether it is retrying (and from when) or moved to the failed jobs; it is
    * undefined when the answer was lost and a retry found the failure already recorded.
    */
-  failed: [job: Job<P, S>, error: unknown, result: FailResult | undefined];
+  failed: [job: ActiveJob<P, S>, error: unknown, result: FailResult | undefined];
   /** `job.reschedule()` released the job. */
-  rescheduled: [job: Job<P, S>];
+  rescheduled: [job: ActiveJob<P, S>];
   /**
    * This delivery no longer holds the job: the server said so (a 404), or the lease ended by
    * the worker's clock with no heartbeat answered. Its signal aborted; nothing more is sent for it.
    */
-  leaseLost: [job: Job<P, S>, error: LeaseLostError];
+  leaseLost: [job: ActiveJob<P, S>, error: LeaseLostError];
   /**
    * A heartbeat, completion or failure of the job could not be sent (after the client's
    * retries). The job is unchanged on the server: interval heartbeats go on, and a job that
    * could not be completed or failed comes back when its lease expires.
    */
-  requestError: [job: Job<P, S>, error: unknown, operation: 'heartbeat' | 'complete' | 'fail'];
+  requestError: [job: ActiveJob<P, S>, error: unknown, operation: 'heartbeat' | 'complete' | 'fail'];
   /** A poll failed; the next one is in `retryInMs`. */
   pollError: [error: unknown, retryInMs: number];
   /** `stop()` finished. */
@@ -49,34 +49,32 @@ export interface WorkerEvents<P = unknown, S = unknown> {
 type EventArgs<P, S, K extends keyof WorkerEvents<P, S>> = WorkerEvents<P, S>[K];
 
 /**
- * Subclass it and implement `process`. Options come from the constructor or from overridden
- * properties (see WorkerOptions); both are read at `start()`.
+ * Where the worker stands: `idle` before `start()` and after `stop()` has finished, `running`
+ * while it polls, `stopping` from `stop()` until the jobs in hand are done or given up.
  */
-export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<P, S>> {
-  // Options as overridable properties; a constructor option wins over these.
-  protected baseUrl?: string;
-  protected client?: WorkerOptions<P, S>['client'];
-  protected queue?: string;
-  protected concurrency?: number;
-  protected prefetch?: number;
-  protected wait?: number;
-  protected pollInterval?: number;
-  protected maxPollInterval?: number;
-  protected heartbeatInterval?: number;
-  protected shutdownTimeout?: number;
-  protected completionBatchWindowMs?: number;
-  protected jobTimeoutMs?: number;
-  protected logger?: Logger;
+export type WorkerStatus = 'idle' | 'running' | 'stopping';
 
-  /**
-   * Does the work of one job. Resolving completes the job (unless it was rescheduled or
-   * failed); throwing fails it with the error's message.
-   */
-  abstract process(job: Job<P, S>): Promise<void>;
+/** The jobs a worker holds now, by where they are; their sum is the leases it holds. */
+export interface WorkerJobCounts {
+  /** In `process`: the slots taken (at most `concurrency`). */
+  processing: number;
+  /** Prefetched, leased and waiting for a slot (at most `prefetch`). */
+  waiting: number;
+  /** `process` returned; the completion or failure is on its way to the server. */
+  settling: number;
+}
 
-  readonly #given: WorkerOptions<P, S>;
-  #settings: Settings<P, S> | undefined;
-  #phase: 'idle' | 'running' | 'stopping' = 'idle';
+/**
+ * Give `process` as an option (`new Worker({ queue, baseUrl, process })`), or subclass it and
+ * implement the `process` method. The options are checked by the constructor and readable as
+ * `this.settings` (defaults filled in), also inside `process`.
+ */
+export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<P, S>> {
+  /** The options as the worker runs with them: the defaults filled in, frozen. */
+  readonly settings: WorkerSettings<P, S>;
+
+  readonly #process: ProcessFunction<P, S> | undefined;
+  #status: WorkerStatus = 'idle';
   #limit: LimitFunction | undefined;
   #completer: Completer | undefined;
   /** Aborted by stop(): ends the poll under way and any backoff pause. */
@@ -98,72 +96,77 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   #wake: (() => void) | undefined;
   #removeSignalHandlers: (() => void) | undefined;
 
-  constructor(options: WorkerOptions<P, S> = {}) {
+  /** Throws a TypeError when an option is missing or out of range. */
+  constructor(options: WorkerOptions<P, S>) {
     super();
-    this.#given = { ...options };
+    this.settings = resolveSettings(options);
+    this.#process = options.process;
   }
 
-  /** True from start() until stop() has finished. */
-  get running(): boolean {
-    return this.#phase !== 'idle';
+  /**
+   * Does the work of one job. Resolving completes the job (unless it was rescheduled or
+   * failed); throwing fails it with the error's message. Override it in a subclass, or give
+   * the `process` option.
+   */
+  process(job: ActiveJob<P, S>): Promise<void> {
+    if (this.#process === undefined) return Promise.reject(new TypeError('the worker has no process: give the process option or override process()'));
+    return this.#process(job);
   }
 
-  /** How many jobs are in `process` now: the slots taken. */
-  get runningJobs(): number {
-    return this.#limit?.activeCount ?? 0;
+  get status(): WorkerStatus {
+    return this.#status;
   }
 
-  /** How many prefetched jobs are waiting for a slot now (see the `prefetch` option). */
-  get waitingJobs(): number {
-    return this.#limit?.pendingCount ?? 0;
-  }
-
-  /** How many jobs the worker holds now (in `process`, or being completed or failed). */
-  get activeJobs(): number {
-    return this.#jobs.size;
+  /** How many jobs the worker holds now, by where they are. */
+  get jobs(): WorkerJobCounts {
+    const processing = this.#limit?.activeCount ?? 0;
+    const waiting = this.#limit?.pendingCount ?? 0;
+    return { processing, waiting, settling: Math.max(0, this.#jobs.size - processing - waiting) };
   }
 
   /** Starts polling; resolves once the first poll is under way. */
   async start(options: StartOptions = {}): Promise<void> {
-    if (this.#phase !== 'idle') throw new Error(`the worker is already ${this.#phase}`);
-    const properties = Object.fromEntries(optionNames.map((name) => [name, this[name]])) as WorkerOptions<P, S>;
-    const settings = resolveSettings(this.#given, properties);
-    this.#settings = settings;
+    if (this.#status !== 'idle') throw new Error(`the worker is already ${this.#status}`);
+    const overridden = this.process !== Worker.prototype.process;
+    if (overridden === (this.#process !== undefined)) {
+      throw new TypeError(overridden ? 'give process either as an option or as a method, not both' : 'the worker has no process: give the process option or override process()');
+    }
+    const settings = this.settings;
     this.#limit = pLimit(settings.concurrency);
     // Nothing else can join a batch of completions while no handler is running.
     this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0);
     this.#polling = new AbortController();
     this.#forced = new AbortController();
     this.#stopped = undefined;
-    this.#phase = 'running';
+    this.#status = 'running';
     if (options.handleSignals) this.#handleSignals();
     let polling!: () => void;
     const firstPoll = new Promise<void>((resolve) => (polling = resolve));
     this.#loop = this.#poll(settings, polling).catch((error: unknown) => {
       log(settings.logger, 'error', 'the poll loop ended unexpectedly', { queue: settings.queue, error });
     });
-    log(settings.logger, 'info', 'worker started', { queue: settings.queue, concurrency: settings.concurrency, prefetch: settings.prefetch, wait: settings.wait });
+    log(settings.logger, 'info', 'worker started', { queue: settings.queue, concurrency: settings.concurrency, prefetch: settings.prefetch, waitSeconds: settings.waitSeconds });
     await firstPoll;
   }
 
   /**
-   * Stops polling at once (a long poll under way is aborted), waits up to `shutdownTimeout`
+   * Stops polling at once (a long poll under way is aborted), waits up to `shutdownTimeoutMs`
    * for the jobs in hand to finish, then aborts the signals of those still running and
    * returns; they stay leased and come back when their lease expires. Calling it again
    * returns the same promise.
    */
   stop(): Promise<void> {
-    if (this.#phase === 'idle') return this.#stopped ?? Promise.resolve();
-    if (this.#phase === 'running') {
-      this.#phase = 'stopping';
+    if (this.#status === 'idle') return this.#stopped ?? Promise.resolve();
+    if (this.#status === 'running') {
+      this.#status = 'stopping';
       this.#stopped = this.#shutdown();
     }
     return this.#stopped!;
   }
 
   async #shutdown(): Promise<void> {
-    const settings = this.#settings!;
-    log(settings.logger, 'info', 'worker stopping', { queue: settings.queue, activeJobs: this.#jobs.size });
+    const settings = this.settings;
+    log(settings.logger, 'info', 'worker stopping', { queue: settings.queue, jobs: this.jobs });
     this.#polling.abort();
     this.#wake?.();
     await this.#loop;
@@ -173,7 +176,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     const timer = new AbortController();
     const onForced = () => timer.abort();
     this.#forced.signal.addEventListener('abort', onForced, { once: true });
-    const gaveUp = pause(settings.shutdownTimeout, timer.signal).then(() => false);
+    const gaveUp = pause(settings.shutdownTimeoutMs, timer.signal).then(() => false);
     const allFinished = await Promise.race([finished, gaveUp]);
     timer.abort();
     this.#forced.signal.removeEventListener('abort', onForced);
@@ -187,19 +190,19 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     }
     this.#removeSignalHandlers?.();
     this.#removeSignalHandlers = undefined;
-    this.#phase = 'idle';
+    this.#status = 'idle';
     log(settings.logger, 'info', 'worker stopped', { queue: settings.queue });
     this.#emit('stopped');
   }
 
   #handleSignals(): void {
     const onSignal = (signal: NodeJS.Signals) => {
-      const logger = this.#settings!.logger;
-      if (this.#phase === 'running') {
-        log(logger, 'info', `${signal}: stopping`, { queue: this.#settings!.queue });
+      const { logger, queue } = this.settings;
+      if (this.#status === 'running') {
+        log(logger, 'info', `${signal}: stopping`, { queue });
         void this.stop();
-      } else if (this.#phase === 'stopping') {
-        log(logger, 'warn', `${signal} again: stopping without waiting for jobs`, { queue: this.#settings!.queue });
+      } else if (this.#status === 'stopping') {
+        log(logger, 'warn', `${signal} again: stopping without waiting for jobs`, { queue });
         this.#forced.abort();
       }
     };
@@ -213,15 +216,14 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
 
   /**
    * Leases jobs for the free slots. Idle, one poll is under way at a time (a long poll with
-   * the default `wait`). Under a backlog (the last poll was answered with every job it asked
-   * for), slots freed while a poll is under way get a second one at once instead of waiting
-   * for the first to come back. Never asks for more jobs than its slots hold: jobs held
-   * plus jobs asked for stay within `concurrency` + `prefetch`. (Splitting the free slots
-   * over two polls on purpose was measured too: more requests per job, fewer jobs per
-   * second.)
+   * the default `waitSeconds`). Under a backlog (the last poll was answered with every job it
+   * asked for), slots freed while a poll is under way get a second one at once instead of
+   * waiting for the first to come back. Never asks for more jobs than its slots hold: jobs
+   * held plus jobs asked for stay within `concurrency` + `prefetch`. The free slots are not
+   * split over two polls on purpose: that only adds requests per job (see the bench).
    */
-  async #poll(settings: Settings<P, S>, polling: () => void): Promise<void> {
-    const { client, queue, concurrency, prefetch, wait, pollInterval, maxPollInterval, logger } = settings;
+  async #poll(settings: WorkerSettings<P, S>, polling: () => void): Promise<void> {
+    const { client, queue, concurrency, prefetch, waitSeconds, pollIntervalMs, maxPollIntervalMs, logger } = settings;
     const stop = this.#polling.signal;
     const underWay = new Set<Promise<void>>();
     let asked = 0;
@@ -236,7 +238,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
       const sentAt = Date.now();
       // The leases of the jobs it brings began after this, never before.
       const leasedAt = performance.now();
-      const request = client.next(queue, { numJobs, wait, signal: stop });
+      const request = client.next(queue, { numJobs, wait: waitSeconds, signal: stop });
       const settled = request.then(
         (jobs) => {
           errors = 0;
@@ -245,14 +247,14 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
             empty = 0;
             // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
             for (const leased of jobs) this.#dispatch(leased, settings, leasedAt);
-          } else if (wait > 0 && Date.now() - sentAt >= wait * 900) {
+          } else if (waitSeconds > 0 && Date.now() - sentAt >= waitSeconds * 900) {
             // A long poll that the server held for its whole wait is the idle rhythm: poll again.
             empty = 0;
           } else {
             // An empty answer that came early (wait 0, or a server or proxy that does not hold
             // requests) backs off, so that nothing spins.
             empty++;
-            pauseMs = Math.max(pauseMs, backoffDelay(empty, pollInterval, maxPollInterval));
+            pauseMs = Math.max(pauseMs, equalJitterBackoff(empty, pollIntervalMs, maxPollIntervalMs));
           }
         },
         (error: unknown) => {
@@ -260,7 +262,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
           if (stop.aborted) return;
           errors++;
           const retryAfter = error instanceof RetryableError ? (error.retryAfterMs ?? 0) : 0;
-          const delay = Math.max(backoffDelay(errors, pollInterval, maxPollInterval), retryAfter);
+          const delay = Math.max(equalJitterBackoff(errors, pollIntervalMs, maxPollIntervalMs), retryAfter);
           log(logger, 'warn', 'poll failed', { queue, error, retryInMs: delay });
           this.#emit('pollError', error, delay);
           pauseMs = Math.max(pauseMs, delay);
@@ -301,13 +303,13 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     }
   }
 
-  #dispatch(leased: LeasedJob<P, S>, settings: Settings<P, S>, leasedAt: number): void {
+  #dispatch(leased: Job<P, S>, settings: WorkerSettings<P, S>, leasedAt: number): void {
     const context: JobContext<P, S> = {
       client: settings.client,
-      heartbeatIntervalMs: settings.heartbeatInterval ?? Math.max(workerDefaults.minHeartbeatInterval, (leased.timeout * 1000) / 3),
-      minHeartbeatIntervalMs: Math.min(settings.heartbeatInterval ?? Infinity, workerDefaults.minHeartbeatInterval),
+      heartbeatIntervalMs: settings.heartbeatIntervalMs ?? Math.max(workerDefaults.minHeartbeatIntervalMs, (leased.timeout * 1000) / 3),
+      minHeartbeatIntervalMs: Math.min(settings.heartbeatIntervalMs ?? Infinity, workerDefaults.minHeartbeatIntervalMs),
       onLeaseLost: (job, error) => {
-        log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.runId, reason: error.cause });
+        log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.run_id, reason: error.cause });
         this.#emit('leaseLost', job, error);
       },
       onHeartbeatError: (job, error) => {
@@ -346,7 +348,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     this.#jobs.set(job, task);
   }
 
-  async #run(job: RunningJob<P, S>, settings: Settings<P, S>, freeSlot: () => void): Promise<void> {
+  async #run(job: RunningJob<P, S>, settings: WorkerSettings<P, S>, freeSlot: () => void): Promise<void> {
     const { logger } = settings;
     let threw = false;
     let thrown: unknown;
@@ -394,7 +396,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
       return;
     }
     try {
-      const outcome = await this.#completer!.complete(job.queue, job.id, job.runId);
+      const outcome = await this.#completer!.complete(job.queue, job.id, job.run_id);
       if (outcome === 'not_found') {
         job.lose(new Error('the completion found no job held by this delivery'));
         return;
@@ -409,7 +411,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
   }
 
   /** Waits for the failure a time limit sent, reporting it when it could not be sent. */
-  async #failTimedOut(job: RunningJob<P, S>, failing: Promise<void>, settings: Settings<P, S>): Promise<void> {
+  async #failTimedOut(job: RunningJob<P, S>, failing: Promise<void>, settings: WorkerSettings<P, S>): Promise<void> {
     log(settings.logger, 'warn', 'job ran past jobTimeoutMs: its signal is aborted and it is failed', { queue: job.queue, jobId: job.id, jobTimeoutMs: settings.jobTimeoutMs });
     try {
       await failing;
@@ -425,7 +427,7 @@ export abstract class Worker<P = unknown, S = unknown> extends EventEmitter<Work
     try {
       (this.emit as (event: K, ...args: EventArgs<P, S, K>) => boolean)(event, ...args);
     } catch (error) {
-      log(this.#settings?.logger ?? {}, 'error', `a listener of ${String(event)} threw`, { error });
+      log(this.settings.logger, 'error', `a listener of ${String(event)} threw`, { error });
     }
   }
 }

@@ -1,8 +1,12 @@
 import { expect } from 'chai';
-import { backend, call, enqueueBatch, eventually, next, relay, uniqueQueue } from '../helpers/relay.js';
-import { FnWorker } from '../helpers/worker-kit.js';
+import { call, enqueueBatch, eventually, next, relay, uniqueQueue } from '../helpers/relay.js';
+import { Worker } from '../../worker/src/index.js';
 
-describe('Worker: throughput', () => {
+/**
+ * Correctness under load, not speed: how fast the jobs go is the bench's (scripts/bench/,
+ * "process" phases), never asserted here.
+ */
+describe('Worker: many workers on one queue', () => {
   it('2 000 jobs through 4 workers of concurrency 8: every job completed exactly once', async function () {
     this.timeout(120_000);
     const queue = uniqueQueue('bulk');
@@ -16,15 +20,18 @@ describe('Worker: throughput', () => {
     let inProcess = 0;
     let most = 0;
     const workers = Array.from({ length: 4 }, () => {
-      const worker = new FnWorker(
-        async (job) => {
+      const worker = new Worker({
+        logger: {},
+        baseUrl: relay().url,
+        queue,
+        concurrency: 8,
+        process: async (job) => {
           most = Math.max(most, ++inProcess);
           processed.set(job.id, (processed.get(job.id) ?? 0) + 1);
           await new Promise((resolve) => setImmediate(resolve));
           inProcess--;
         },
-        { baseUrl: relay().url, queue, concurrency: 8 },
-      );
+      });
       worker.on('completed', (job) => completed.set(job.id, (completed.get(job.id) ?? 0) + 1));
       for (const event of ['failed', 'leaseLost', 'requestError', 'pollError'] as const) {
         worker.on(event, (...args: unknown[]) => trouble.push(`${event}: ${String(args.at(-2) ?? args[0])}`));
@@ -32,13 +39,10 @@ describe('Worker: throughput', () => {
       return worker;
     });
 
-    const started = Date.now();
     await Promise.all(workers.map((w) => w.start()));
     await eventually(async () => completed.size === total || trouble.length > 0, 110_000, 20);
-    const seconds = (Date.now() - started) / 1000;
     await Promise.all(workers.map((w) => w.stop()));
 
-    console.log(`      ${backend}: ${total} jobs in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} jobs/s (4 workers × concurrency 8)`);
     expect(trouble).to.deep.equal([]);
     expect(most).to.be.at.most(32);
     expect(ids.filter((id) => processed.get(id) !== 1)).to.deep.equal([]);

@@ -1,7 +1,8 @@
 /**
- * Sending one call: each attempt under a timeout and the caller's AbortSignal, failures mapped
- * by toRelayError, and RetryableErrors tried again with exponential backoff and full jitter,
- * or after the server's Retry-After, within a number of attempts and a total time.
+ * Sending one call of the API, the one path every RelayClient method takes: each attempt under
+ * a timeout and the caller's AbortSignal, failures mapped by toRelayError, and RetryableErrors
+ * tried again with exponential backoff and full jitter, or after the server's Retry-After,
+ * within a number of attempts and a total time.
  */
 import { RetryableError, toRelayError, type Failure, type RelayError } from './errors.js';
 
@@ -57,8 +58,11 @@ function definedOnly(options: RetryOptions | undefined): RetryOptions {
   return Object.fromEntries(Object.entries(options ?? {}).filter(([, v]) => v !== undefined));
 }
 
-/** Full jitter: a random delay between 0 and min(maxDelayMs, initialDelayMs * 2^(retry-1)). */
-export function backoffDelay(retry: number, options: Pick<ResolvedRetry, 'initialDelayMs' | 'maxDelayMs'>): number {
+/**
+ * Full jitter: a random delay between 0 and min(maxDelayMs, initialDelayMs * 2^(retry-1)).
+ * Clients that failed together spread over the whole range, so they do not return in step.
+ */
+export function fullJitterBackoff(retry: number, options: Pick<ResolvedRetry, 'initialDelayMs' | 'maxDelayMs'>): number {
   const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (retry - 1));
   return Math.round(Math.random() * ceiling);
 }
@@ -178,7 +182,7 @@ export async function send<D>(run: (signal: AbortSignal) => Promise<FetchResult<
     // Retry-After is honoured, with a little jitter so that clients do not return in step.
     const delayMs = error.retryAfterMs !== undefined
       ? error.retryAfterMs + Math.round(Math.random() * retry.initialDelayMs)
-      : backoffDelay(attempts, retry);
+      : fullJitterBackoff(attempts, retry);
     if (Date.now() - started + delayMs > retry.maxElapsedMs) throw error;
     retry.onRetry?.({ attempt: attempts, delayMs, error });
     await sleep(delayMs, signal);
