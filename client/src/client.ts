@@ -3,7 +3,7 @@
  * through `#call` and `send` (send.ts), so timeouts, retries and errors work the same everywhere.
  */
 import createClient, { type Client, type ClientOptions, type FetchResponse, type MaybeOptionalInit } from 'openapi-fetch';
-import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions } from './send.js';
+import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions, type WriteOptions } from './send.js';
 import type { paths } from './schema.js';
 import type {
   CompleteBatchResult, FailResult, FailedJob, Health, Job, JobRef, NewJob, RescheduleJob, RunAtInput,
@@ -35,6 +35,11 @@ export interface RelayClientOptions {
   maxBatchSize?: number;
   /** `completeBatch` sends at most this many jobs per request. Default and maximum 1000. */
   maxCompleteBatchSize?: number;
+  /**
+   * Whether each call that changes something carries an Idempotency-Key (see WriteOptions).
+   * Default true; false for a server that does not take the header.
+   */
+  idempotencyKeys?: boolean;
 }
 
 export interface NextOptions extends RequestOptions {
@@ -51,11 +56,11 @@ export interface HeartbeatOptions<S> extends RequestOptions {
   runId?: string;
 }
 
-export interface CompleteOptions extends RequestOptions {
+export interface CompleteOptions extends WriteOptions {
   runId?: string;
 }
 
-export interface FailOptions extends RequestOptions {
+export interface FailOptions extends WriteOptions {
   runId?: string;
   /** Why the job failed; kept as the reason when it moves to the failed jobs. */
   error?: string;
@@ -70,11 +75,11 @@ export interface ListFailedOptions extends RequestOptions {
   limit?: number;
 }
 
-export interface EnqueueBatchOptions extends RequestOptions {
+export interface EnqueueBatchOptions extends WriteOptions {
   maxBatchSize?: number;
 }
 
-export interface CompleteBatchOptions extends RequestOptions {
+export interface CompleteBatchOptions extends WriteOptions {
   maxBatchSize?: number;
 }
 
@@ -136,6 +141,7 @@ export class RelayClient<P = unknown, S = unknown> {
   readonly #timeoutMs: number;
   readonly #maxBatchSize: number;
   readonly #maxCompleteBatchSize: number;
+  readonly #idempotencyKeys: boolean;
 
   constructor(options: RelayClientOptions) {
     this.baseUrl = checkedBaseUrl(options.baseUrl);
@@ -144,6 +150,19 @@ export class RelayClient<P = unknown, S = unknown> {
     this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
     this.#maxBatchSize = options.maxBatchSize ?? MAX_ENQUEUE_BATCH;
     this.#maxCompleteBatchSize = options.maxCompleteBatchSize ?? MAX_COMPLETE_BATCH;
+    this.#idempotencyKeys = options.idempotencyKeys ?? true;
+  }
+
+  /**
+   * The Idempotency-Key header of one request: the caller's key, or a new one, the same on
+   * every attempt of the request (send retries the same init). `part` tells apart the requests
+   * of one call split into several (a large batch), so that each has a key of its own.
+   */
+  #key(options: WriteOptions, part?: { index: number; of: number }): { 'Idempotency-Key'?: string } {
+    if (!this.#idempotencyKeys) return {};
+    const own = options.idempotencyKey;
+    if (own === undefined) return { 'Idempotency-Key': globalThis.crypto.randomUUID() };
+    return { 'Idempotency-Key': part && part.of > 1 ? `${own}#${part.index}` : own };
   }
 
   /**
@@ -172,23 +191,27 @@ export class RelayClient<P = unknown, S = unknown> {
   }
 
   /**
-   * Stores one job. JobExistsError (409) when (queue, id) is waiting or in flight. When the
-   * job was stored by an earlier attempt of this same call whose answer was lost, the retry
-   * also gets a JobExistsError, with `afterUncertainAttempt` set.
+   * Stores one job. JobExistsError (409) when (queue, id) is waiting or in flight. A retry of
+   * this call after a lost answer carries the same Idempotency-Key, so it gets the first
+   * answer again and never stores the job twice, even if the job ran and completed meanwhile.
    */
-  async enqueue(job: NewJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    await this.#call('post', '/enqueue', json(toWire(job)), options);
+  async enqueue(job: NewJob<P, S>, options: WriteOptions = {}): Promise<void> {
+    await this.#call('post', '/enqueue', { params: { header: this.#key(options) }, ...json(toWire(job)) }, options);
   }
 
   /**
    * Stores many jobs, in requests of at most `maxBatchSize` jobs sent one after the other,
-   * each atomic. Jobs whose (queue, id) exists are dropped silently, so sending the same
-   * array again after an error is safe. An empty array sends nothing.
+   * each atomic. Jobs whose (queue, id) exists are dropped silently. The retries of this call
+   * are safe (each request keeps its Idempotency-Key); sending the same array again in a new
+   * call is safe only with the same `idempotencyKey`: without it, jobs that ran and completed
+   * meanwhile would be stored again. An empty array sends nothing.
    */
   async enqueueBatch(jobs: readonly NewJob<P, S>[], options: EnqueueBatchOptions = {}): Promise<void> {
     const size = Math.min(options.maxBatchSize ?? this.#maxBatchSize, MAX_ENQUEUE_BATCH);
-    for (const chunk of chunks(jobs, size)) {
-      await this.#call('post', '/enqueue/batch', json(chunk.map(toWire)), options);
+    const parts = chunks(jobs, size);
+    for (const [index, chunk] of parts.entries()) {
+      const header = this.#key(options, { index, of: parts.length });
+      await this.#call('post', '/enqueue/batch', { params: { header }, ...json(chunk.map(toWire)) }, options);
     }
   }
 
@@ -208,22 +231,24 @@ export class RelayClient<P = unknown, S = unknown> {
   }
 
   /** Releases an in-flight job with new settings (run_at absent: now; state absent: cleared). */
-  async reschedule(job: RescheduleJob<P, S>, options: RequestOptions = {}): Promise<void> {
-    await this.#call('post', '/reschedule', json(toWire(job)), options);
+  async reschedule(job: RescheduleJob<P, S>, options: WriteOptions = {}): Promise<void> {
+    await this.#call('post', '/reschedule', { params: { header: this.#key(options) }, ...json(toWire(job)) }, options);
   }
 
   /** Removes a job. JobNotFoundError when there is none (or, with runId, it was delivered again). */
   async complete(queue: string, jobId: string, options: CompleteOptions = {}): Promise<void> {
     const query = { queue, job_id: jobId, run_id: options.runId };
-    await this.#call('delete', '/v1/complete', { params: { query } }, options);
+    await this.#call('delete', '/v1/complete', { params: { query, header: this.#key(options) } }, options);
   }
 
   /** Removes many jobs, in requests of at most 1000; answers which were completed and which not found. */
   async completeBatch(refs: readonly JobRef[], options: CompleteBatchOptions = {}): Promise<CompleteBatchResult> {
     const size = Math.min(options.maxBatchSize ?? this.#maxCompleteBatchSize, MAX_COMPLETE_BATCH);
     const result: CompleteBatchResult = { completed: [], not_found: [] };
-    for (const chunk of chunks(refs, size)) {
-      const part = await this.#call('post', '/v1/complete/batch', json(chunk), options);
+    const parts = chunks(refs, size);
+    for (const [index, chunk] of parts.entries()) {
+      const header = this.#key(options, { index, of: parts.length });
+      const part = await this.#call('post', '/v1/complete/batch', { params: { header }, ...json(chunk) }, options);
       result.completed.push(...(part?.completed ?? []));
       result.not_found.push(...(part?.not_found ?? []));
     }
@@ -235,7 +260,7 @@ export class RelayClient<P = unknown, S = unknown> {
     const query = { queue, job_id: jobId, run_id: options.runId };
     const hasBody = options.error !== undefined || options.retryIn !== undefined;
     const body = hasBody ? json({ error: options.error, retry_in: options.retryIn }) : {};
-    const result = await this.#call('post', '/v1/fail', { params: { query }, ...body }, options);
+    const result = await this.#call('post', '/v1/fail', { params: { query, header: this.#key(options) }, ...body }, options);
     return result as FailResult;
   }
 

@@ -149,6 +149,7 @@ const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 
 /** The problem `type` the relay server gives a missing job; any other 404 is a missing route. */
 export const JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:job-not-found';
+const KEY_IN_USE_TYPE = 'urn:relay-ts:problem:idempotency-key-in-use';
 
 function asProblem(body: unknown): Problem | undefined {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Problem) : undefined;
@@ -194,6 +195,8 @@ export function toRelayError(failure: Failure, context: RequestContext): RelayEr
         init,
       );
     case 409:
+      // The same Idempotency-Key while the first request is still being processed: retry it.
+      if (problem?.type === KEY_IN_USE_TYPE) return new RetryableError(message, { ...init, reason: 'status', retryAfterMs: failure.retryAfterMs });
       return new JobExistsError(message, init);
     case 413:
       return new PayloadTooLargeError(message, init);

@@ -22,7 +22,7 @@ export {
   PermanentError,
   RetryableError,
 } from './errors.js';
-export { defaultRetryOptions, defaultTimeoutMs, type RequestOptions, type RetryOptions, type RetryEvent } from './send.js';
+export { defaultRetryOptions, defaultTimeoutMs, type RequestOptions, type WriteOptions, type RetryOptions, type RetryEvent } from './send.js';
 export type {
   NewJob,
   RescheduleJob,

@@ -37,6 +37,17 @@ export interface RequestOptions {
   retry?: RetryOptions | false;
 }
 
+/** Options of the calls that change something: they are sent with an Idempotency-Key. */
+export interface WriteOptions extends RequestOptions {
+  /**
+   * The call's Idempotency-Key (1–255 printable ASCII characters). Default: a new random key
+   * per call, sent on every attempt of that call, so that a retry after a lost answer has no
+   * second effect. Give your own to make a resend safe across process restarts (e.g. a key
+   * derived from an outbox row).
+   */
+  idempotencyKey?: string;
+}
+
 export const defaultRetryOptions: Readonly<Required<Omit<RetryOptions, 'onRetry'>>> = Object.freeze({
   maxAttempts: 5,
   initialDelayMs: 200,

@@ -96,8 +96,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
         longPoll.close();
         // A keep-alive connection becomes idle only once its last response is sent; close
         // each as soon as it does rather than waiting out the keep-alive timeout.
-        server.closeIdleConnections();
-        const sweeper = setInterval(() => server.closeIdleConnections(), 20);
+        const closeUnused = () => {
+          server.closeIdleConnections();
+          connections.closeUnused();
+        };
+        closeUnused();
+        const sweeper = setInterval(closeUnused, 20);
         await drained.finally(() => clearInterval(sweeper));
         await reaper.stop();
         await notifier.flush();

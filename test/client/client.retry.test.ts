@@ -25,10 +25,11 @@ describe('RelayClient retries', () => {
   afterEach(() => proxy.close());
 
   /** A client through the proxy that records its retries; fast backoff unless told otherwise. */
-  const client = (retry: RetryOptions = {}, timeoutMs?: number) =>
+  const client = (retry: RetryOptions = {}, timeoutMs?: number, idempotencyKeys = true) =>
     new RelayClient<{ n: number }>({
       baseUrl: proxy.url,
       timeoutMs,
+      idempotencyKeys,
       retry: { initialDelayMs: 20, maxDelayMs: 100, onRetry: (e) => retries.push(e), ...retry },
     });
 
@@ -228,14 +229,17 @@ describe('RelayClient retries', () => {
   });
 
   describe('when an earlier attempt may have been carried out', () => {
-    it('a retried enqueue whose lost first attempt stored the job throws JobExistsError, marked afterUncertainAttempt', async () => {
+    it('a retried enqueue whose lost first attempt stored the job: with keys, the first answer; without, JobExistsError marked afterUncertainAttempt', async () => {
       const queue = uniqueQueue();
       proxy.script('pass-then-drop');
-      const err = await rejection(client().enqueue({ id: 'a', queue, timeout: 30, payload: { n: 1 } }));
+      await client().enqueue({ id: 'k', queue, timeout: 30, payload: { n: 0 } });
+      proxy.script('pass-then-drop');
+      // A server without Idempotency-Key support (or a client with keys off): the retry finds the job.
+      const err = await rejection(client({}, undefined, false).enqueue({ id: 'a', queue, timeout: 30, payload: { n: 1 } }));
       expect(err).to.be.instanceOf(JobExistsError);
       expect(err).to.include({ attempts: 2, afterUncertainAttempt: true });
       const jobs = await client().next(queue, { numJobs: 10 });
-      expect(jobs.map((j) => j.payload)).to.deep.equal([{ n: 1 }]);
+      expect(jobs.map((j) => j.payload)).to.deep.equal([{ n: 0 }, { n: 1 }]);
     });
 
     it('a 409 after attempts the server refused (429) is not marked', async () => {
@@ -247,9 +251,9 @@ describe('RelayClient retries', () => {
       expect(err).to.include({ attempts: 2, afterUncertainAttempt: false });
     });
 
-    it('a retried complete whose lost first attempt removed the job throws JobNotFoundError, marked', async () => {
+    it('without keys, a retried complete whose lost first attempt removed the job throws JobNotFoundError, marked', async () => {
       const queue = uniqueQueue();
-      const c = client();
+      const c = client({}, undefined, false);
       await c.enqueue({ id: 'a', queue, timeout: 30 });
       await c.next(queue);
       proxy.script('pass-then-drop');

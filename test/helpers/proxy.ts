@@ -33,6 +33,7 @@ export type Reply =
 export class TestProxy {
   readonly requests: SeenRequest[] = [];
   #script: Reply[] = [];
+  readonly #scriptByPath = new Map<string, Reply[]>();
   #fallback: Reply = 'pass';
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
@@ -53,6 +54,12 @@ export class TestProxy {
   /** The next requests get these replies, in order; after them, `fallback` (default 'pass'). */
   script(...replies: Reply[]): this {
     this.#script.push(...replies);
+    return this;
+  }
+
+  /** The next requests for `path` get these replies, in order, before any other script. */
+  scriptFor(path: string, ...replies: Reply[]): this {
+    this.#scriptByPath.set(path, [...(this.#scriptByPath.get(path) ?? []), ...replies]);
     return this;
   }
 
@@ -105,7 +112,7 @@ export class TestProxy {
     const url = new URL(req.url ?? '/', this.url);
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: body.toString('utf8') });
 
-    const reply = this.#script.shift() ?? this.#fallback;
+    const reply = this.#scriptByPath.get(url.pathname)?.shift() ?? this.#script.shift() ?? this.#fallback;
     if (reply === 'hang') return;
     if (reply === 'drop') return void req.socket.destroy();
     if (typeof reply === 'object' && 'delayMs' in reply) await new Promise((r) => setTimeout(r, reply.delayMs));

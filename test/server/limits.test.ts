@@ -64,6 +64,16 @@ describe('server-wide caps answer 429 with Retry-After, never a crash', () => {
     expect(after, 'closed by the server').to.be.above(0);
   });
 
+  it('shutdown does not wait for a connection that never sent a request', async () => {
+    server = await startRelay();
+    const silent = await openSocket(server.url);
+    silent.on('error', () => undefined);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started, 'closed at once, not at a timeout').to.be.below(5_000);
+    silent.destroy();
+  });
+
   it('a long poll of 60 s is not cut by the request timeouts', async function () {
     this.timeout(90_000);
     server = await startRelay();

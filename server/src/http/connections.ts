@@ -10,17 +10,35 @@ import { OverloadedError } from '../errors.js';
  * closes after it.
  */
 export class ConnectionCap {
-  private open = 0;
+  private readonly open = new Set<Socket>();
+  /** Connections with a request being answered. */
+  private readonly busy = new Set<Socket>();
   private readonly over = new WeakSet<Socket>();
 
   constructor(private readonly max: number) {}
 
   attach(server: Server): void {
     server.on('connection', (socket: Socket) => {
-      this.open++;
-      if (this.open > this.max) this.over.add(socket);
-      socket.once('close', () => this.open--);
+      this.open.add(socket);
+      if (this.open.size > this.max) this.over.add(socket);
+      socket.once('close', () => {
+        this.open.delete(socket);
+        this.busy.delete(socket);
+      });
     });
+    server.on('request', (req, res) => {
+      this.busy.add(req.socket);
+      res.once('close', () => this.busy.delete(req.socket));
+    });
+  }
+
+  /**
+   * At shutdown: closes every connection not being answered, those that never sent a request
+   * too (Node's closeIdleConnections leaves them, and they would hold the shutdown until a
+   * timeout closes them).
+   */
+  closeUnused(): void {
+    for (const socket of this.open) if (!this.busy.has(socket)) socket.destroy();
   }
 
   middleware(): RequestHandler {
