@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
  * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
@@ -9,6 +9,8 @@
  *   hand-off and known-empty paths), with the statements (transactions) per job;
  * - single enqueues from 8 producers, and per-job completion with 50 worker slots (the
  *   coalesced paths), in jobs per second.
+ * `idempotency-keys` is the client's, not the server's: "on" sends an Idempotency-Key with every
+ * write (the client's default), "off" sends none (issue 19: keyed throughput >= 0.8 of unkeyed).
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
@@ -27,8 +29,9 @@ const flag = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const optimisation = flag('--optimisation') ?? '';
-if (!['hand-off', 'known-empty', 'coalescing'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing [--runs N] [--quick]');
+const clientSide = optimisation === 'idempotency-keys';
+if (!['hand-off', 'known-empty', 'coalescing', 'idempotency-keys'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -58,7 +61,8 @@ interface Sample {
 const samples: Record<Variant, Sample[]> = { on: [], off: [] };
 
 async function measure(variant: Variant): Promise<Sample> {
-  const env: Record<string, string> = variant === 'off' ? { RELAY_BENCH_DISABLE: optimisation } : {};
+  const env: Record<string, string> = variant === 'off' && !clientSide ? { RELAY_BENCH_DISABLE: optimisation } : {};
+  const relayOptions = { idempotencyKeys: !(clientSide && variant === 'off') };
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
   const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number }> => {
     await truncate(db);
@@ -68,7 +72,7 @@ async function measure(variant: Variant): Promise<Sample> {
     const server = await ServerProcess.start({ databaseUrl: url, maxConnections: 10, env });
     let result: T;
     try {
-      result = await phase(new Relay(server.url));
+      result = await phase(new Relay(server.url, relayOptions));
     } finally {
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);

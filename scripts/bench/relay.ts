@@ -70,13 +70,26 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+export interface RelayOptions {
+  /** Whether clients send an Idempotency-Key with each write (the client's default: true). */
+  idempotencyKeys?: boolean;
+}
+
 export class Relay {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    private readonly options: RelayOptions = {},
+  ) {}
 
   /** A client that fails loudly: a retry would hide an error in the figures. */
   client<P = unknown>(): RelayClient<P> {
     // The Node transport the Worker uses too: Node's built-in fetch costs more CPU per request.
-    return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, ...nodeTransport() });
+    return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, idempotencyKeys: this.options.idempotencyKeys, ...nodeTransport() });
+  }
+
+  /** The client a worker makes for itself from baseUrl (retries on), with the keys as configured. */
+  private workerClient<P>(): RelayClient<P> {
+    return new RelayClient<P>({ baseUrl: this.baseUrl, idempotencyKeys: this.options.idempotencyKeys, ...nodeTransport() });
   }
 
   /** n jobs, one `POST /enqueue` each, from `producers` concurrent loops (a client each). */
@@ -109,7 +122,7 @@ export class Relay {
    */
   async process(queue: string, n: number, options: WorkerRunOptions): Promise<ProcessRun> {
     const worker = new CountingWorker<{ i: number }>(
-      { baseUrl: this.baseUrl, queue, concurrency: options.concurrency, prefetch: options.prefetch ?? 0, completionBatchWindowMs: options.completionWindowMs ?? 0 },
+      { client: this.workerClient<{ i: number }>(), queue, concurrency: options.concurrency, prefetch: options.prefetch ?? 0, completionBatchWindowMs: options.completionWindowMs ?? 0 },
       n,
       undefined,
       options.heartbeat,
@@ -134,7 +147,7 @@ export class Relay {
     const n = Math.round(rate * seconds);
     const samples: number[] = [];
     const worker = new CountingWorker<{ t: number }>(
-      { baseUrl: this.baseUrl, queue, concurrency: options.concurrency, ...(options.completionWindowMs === undefined ? {} : { completionBatchWindowMs: options.completionWindowMs }) },
+      { client: this.workerClient<{ t: number }>(), queue, concurrency: options.concurrency, ...(options.completionWindowMs === undefined ? {} : { completionBatchWindowMs: options.completionWindowMs }) },
       n,
       (job) => samples.push(performance.now() - job.payload.t),
     );
