@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Queryable } from './db/index.js';
 import { OverloadedError } from './errors.js';
 import type { HandOff, HandOffPlan } from './hand-off.js';
@@ -141,7 +142,10 @@ export class LongPoll implements HandOff {
     /** Tells every server's long polls that these queues have jobs (released ones). */
     private readonly announce: (queues: string[]) => void,
     private readonly options: LongPollOptions,
-  ) {}
+  ) {
+    // Every sleeping waiter listens for the close: thousands of them are expected, not a leak.
+    setMaxListeners(0, this.closed.signal);
+  }
 
   /**
    * Claims up to limit jobs, waiting up to waitSeconds for them. [] when none came. When

@@ -158,6 +158,35 @@ describe('request intake: what arrives before validation', () => {
       expect(after - before, 'heap growth').to.be.below(16 * 1024 * 1024);
       expect(await drain(queue)).to.have.length(0);
     });
+
+    it('memory stays bounded over compression bombs and batches full of errors', async function () {
+      this.timeout(120_000);
+      // 16 MiB of zeros in 16 KiB: inflated, each would have cost the whole body limit.
+      const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20));
+      const badBatch = `[${Array.from({ length: 10_000 }, () => '{"x":1,"y":2}').join(',')}]`;
+      const before = await heapAfterGc();
+      let peak = before;
+      const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+      try {
+        for (let i = 0; i < 10; i++) {
+          const answers = await Promise.all([
+            ...Array.from({ length: 10 }, () => call('POST', '/enqueue/batch', { raw: bomb, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } })),
+            ...Array.from({ length: 5 }, () => call('POST', '/enqueue/batch', { raw: badBatch, headers: { 'content-type': 'application/json' } })),
+          ]);
+          for (const a of answers) {
+            expect([400, 415]).to.include(a.status);
+            expect(a.text.length, 'a short problem body').to.be.below(4_000);
+          }
+        }
+      } finally {
+        clearInterval(sample);
+      }
+      const after = await heapAfterGc();
+      console.log(`      heap before ${(before / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB, after ${(after / 1e6).toFixed(1)} MB`);
+      expect(after - before, 'heap growth').to.be.below(16 * 1024 * 1024);
+      // Five 10 000-element batches parsed at once are in memory together; no inflated body is.
+      expect(peak - before, 'peak heap over the traffic').to.be.below(200 * 1024 * 1024);
+    });
   });
 
   describe('size limits are checked before the elements are', () => {

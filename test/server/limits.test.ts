@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import type { RelayServer } from '../../server/src/index.js';
 import { rawRequest } from '../helpers/raw-http.js';
-import { call, drain, enqueue, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { call, drain, enqueue, eventually, relay, sleep, startRelay, uniqueQueue } from '../helpers/relay.js';
 
 function openSocket(url: string): Promise<Socket> {
   const { hostname, port } = new URL(url);
@@ -82,6 +82,22 @@ describe('server-wide caps answer 429 with Retry-After, never a crash', () => {
     const res = await call('GET', '/v1/next', { query: { queue, wait: 60 }, baseUrl: server.url });
     expect(res.status).to.equal(204);
     expect(Date.now() - started).to.be.at.least(59_000);
+  });
+});
+
+describe('many long polls on one queue', () => {
+  it('2 000 waiting requests each get exactly one of 2 000 jobs enqueued one by one', async function () {
+    this.timeout(120_000);
+    const queue = uniqueQueue();
+    const waiting = Array.from({ length: 2_000 }, () => call('GET', '/v1/next', { query: { queue, wait: 60 } }));
+    await eventually(async () => relay().waitingPolls >= 2_000, 30_000, 50);
+    for (let i = 0; i < 2_000; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => enqueue({ id: String(i + j), queue, timeout: 60 })));
+    }
+    const answers = await Promise.all(waiting);
+    expect(answers.map((a) => a.status).filter((s) => s !== 200), 'every waiter answered with a job').to.deep.equal([]);
+    const ids = answers.flatMap((a) => a.body.map((j: { id: string }) => j.id));
+    expect(new Set(ids).size).to.equal(2_000);
   });
 });
 
