@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import querystring from 'node:querystring';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import fc from 'fast-check';
-import { defaults, MAX_FIELD_ERRORS, type RelayServer } from '../../server/src/index.js';
-import { MAX_KEY_BYTES } from '../../server/src/job-rules.js';
-import { backend, sleep, startRelay } from '../helpers/relay.js';
+import { backend } from '../helpers/relay.js';
 import { cycle as cycleArb, fuzzContext, fuzzRequest, type Cycle, type FuzzContext } from './arbitraries.js';
-import { check, judge, readRunAt, violation, type Limits } from './oracle.js';
+import { check, inspectJson, judge, readRunAt, violation, type Limits } from './oracle.js';
 import { HealthProber, Ledger } from './observers.js';
-import { operation, routeOf } from './spec.js';
+import { ServerThread } from './server-thread.js';
+import { documentedLimits, operation, routeOf } from './spec.js';
 import { describe as describeRequest, namedJobs, render, send, type Answer, type FuzzRequest, type Rendered } from './wire.js';
 
 /*
@@ -27,30 +24,17 @@ import { describe as describeRequest, namedJobs, render, send, type Answer, type
  */
 
 const DEFAULT_SEED = 18_07;
-const DEFAULT_RUNS = 2500;
+const DEFAULT_RUNS = 3000;
 /** One correct job cycle per this many generated requests, on average. */
 const CYCLE_EVERY = 20;
 const HEALTH_BOUND_MS = 1000;
-const HEAP_BOUND = 32 * 1024 * 1024;
+const HEAP_BOUND = 32e6;
 /** Time given to shrinking a failure; past it the smallest case found so far is reported. */
 const SHRINK_BUDGET_MS = 120_000;
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-
-async function heapAfterGc(): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await sleep(20);
-  }
-  return process.memoryUsage().heapUsed;
-}
-
 const limits: Limits = {
-  maxBody: defaults.maxBody,
-  maxJsonDepth: defaults.maxJsonDepth,
-  maxFieldErrors: MAX_FIELD_ERRORS,
-  maxKeyBytes: MAX_KEY_BYTES,
+  ...documentedLimits(),
+  // Node's default --max-http-header-size, which relay does not change.
   maxHeaderBytes: 16 * 1024,
 };
 
@@ -62,7 +46,7 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-interface Json {
+interface ApiAnswer {
   status: number;
   body: any;
   text: string;
@@ -71,7 +55,7 @@ interface Json {
 /** Requests sent by api(), the correct cycles' and the final reconciliation's. */
 let apiCalls = 0;
 
-async function api(base: string, method: string, path: string, body?: unknown): Promise<Json> {
+async function api(base: string, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
   apiCalls++;
   const res = await fetch(new URL(path, base), {
     method,
@@ -214,7 +198,8 @@ function nameable(queue: string, id: string): boolean {
   return (
     violation(newJob.properties!.queue!, queue) === undefined &&
     violation(newJob.properties!.id!, id) === undefined &&
-    Buffer.byteLength(queue) + Buffer.byteLength(id) <= MAX_KEY_BYTES
+    inspectJson([queue, id]).unstorable === undefined &&
+    Buffer.byteLength(queue) + Buffer.byteLength(id) <= limits.maxKeyBytes
   );
 }
 
@@ -273,7 +258,7 @@ async function reconcile(base: string, ctx: FuzzContext, ledger: Ledger): Promis
 
 describe(`fuzz: requests from openapi.yaml and hostile variants, over HTTP (${backend})`, function () {
   this.timeout(30 * 60_000);
-  let server: RelayServer | undefined;
+  let server: ServerThread | undefined;
   let prober: HealthProber | undefined;
 
   after(async () => {
@@ -288,12 +273,12 @@ describe(`fuzz: requests from openapi.yaml and hostile variants, over HTTP (${ba
     const ctx = fuzzContext(`fuzz-${randomUUID().slice(0, 8)}`, process.env.RELAY_FUZZ_KNOWN === '1');
     console.log(`      fuzz: seed ${seed}, ${runs} generated requests on ${backend} (RELAY_FUZZ_SEED, RELAY_FUZZ_RUNS to change)`);
 
-    server = await startRelay();
+    server = await ServerThread.start();
     const base = server.url;
     const host = new URL(base).host;
 
-    // The validator compiles its schemas on first use: warm every operation up before the heap is measured.
-    // Its own queues: the ledger does not know what these requests did.
+    // The validator compiles its schemas on first use: every operation is warmed up before the
+    // heap is measured, on queues of its own (the ledger does not know what these requests did).
     const warmUp = fuzzContext(`${ctx.prefix}-warm-up`);
     for (let i = 0; i < 3; i++) {
       for (const r of fc.sample(fuzzRequest(warmUp), { seed: seed + i, numRuns: 40 })) {
@@ -301,7 +286,7 @@ describe(`fuzz: requests from openapi.yaml and hostile variants, over HTTP (${ba
         await send(base, rendered, 15_000).catch(() => undefined);
       }
     }
-    const heapBefore = await heapAfterGc();
+    const heapBefore = await server.heap();
     prober = new HealthProber(base);
     const ledger = new Ledger();
     const statuses = new Map<number, number>();
@@ -360,7 +345,7 @@ describe(`fuzz: requests from openapi.yaml and hostile variants, over HTTP (${ba
     prober = undefined;
     worstHealth = Math.max(worstHealth, finalHealth.worst);
     const settled = await reconcile(base, ctx, ledger);
-    const heapAfter = await heapAfterGc();
+    const heapAfter = await server.heap();
     const growth = heapAfter - heapBefore;
 
     const byStatus = [...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ');

@@ -331,7 +331,7 @@ export function check(r: Rendered, answer: Answer, verdict: Verdict, limits: Lim
   const q = r.target.indexOf('?');
   const { op } = routeOf(r.method, q < 0 ? r.target : r.target.slice(0, q));
   const isHead = r.method === 'HEAD';
-  if (op && r.wire.via !== 'bytes') {
+  if (op) {
     const spec = declared(op, status);
     if (!spec) problems.push(`${status} is not declared for ${op.id}`);
     else if (status < 300 && !isHead) {
@@ -341,7 +341,7 @@ export function check(r: Rendered, answer: Answer, verdict: Verdict, limits: Lim
     }
   } else if (status >= 400 && !STATUSES_WITHOUT_OPERATION.has(status)) {
     problems.push(`${status} for a request that reaches no operation`);
-  } else if (status < 400 && r.wire.via !== 'bytes') {
+  } else if (status < 400) {
     problems.push(`${status} for a request that reaches no operation`);
   }
   if (status >= 400 && !isHead) problems.push(...problemDetails(answer, limits));

@@ -106,6 +106,25 @@ export const spec = load();
 
 export const operations = spec.operations;
 
+/**
+ * The limits openapi.yaml states in prose (its description and JobId's), read from there and
+ * not from the server's constants: the document is what a client is promised.
+ */
+export function documentedLimits(): { maxBody: number; maxJsonDepth: number; maxFieldErrors: number; maxKeyBytes: number } {
+  const text = `${spec.doc.info?.description ?? ''}\n${spec.doc.components?.schemas?.JobId?.description ?? ''}`.replace(/\s+/g, ' ');
+  const find = (re: RegExp, what: string) => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`openapi.yaml no longer states ${what} (${re})`);
+    return Number(m[1]!.replace(/[ ,]/g, ''));
+  };
+  return {
+    maxBody: find(/request body is at most (\d+) MiB/, 'the body limit') * 1024 * 1024,
+    maxJsonDepth: find(/nested at most (\d+) levels/, 'the nesting limit'),
+    maxFieldErrors: find(/at most (\d+) entries in `errors`/, 'the error count'),
+    maxKeyBytes: find(/at most ([\d ,]+) bytes of UTF-8/, 'the key limit'),
+  };
+}
+
 export function operation(id: string): Operation {
   const op = operations.find((o) => o.id === id);
   if (!op) throw new Error(`openapi.yaml has no operation ${id}`);
