@@ -621,12 +621,14 @@ function bodyMutations(op: Operation, ctx: FuzzContext): fc.Arbitrary<Mutation> 
   if (isArray) {
     // Large arrays of cheap elements: a validator that looks at every element before the
     // length freezes on them (item 1 of issue 18); counts cluster around maxItems.
-    // Valid elements stay few unless there are more than maxItems of them: storing thousands of
-    // jobs in one statement is a load test, and on the embedded database a long one.
+    // Valid elements stay few and small unless there are more than maxItems of them: storing
+    // thousands of jobs, or megabytes, in one statement is a load test.
     const max = schema.maxItems ?? 1000;
-    const over = fc.oneof(fc.constantFrom(max + 1, 2 * max), fc.integer({ min: max + 1, max: Math.max(30_000, 3 * max) }));
-    const invalid = fc.tuple(fc.oneof(fc.integer({ min: 0, max: max + 10 }), fc.constant(max), over), fc.constantFrom<Json>({}, null, 1, [], { x: 1 }));
-    const valid = fc.tuple(fc.oneof(fc.integer({ min: 0, max: 200 }), over), valueFor(schema.items ?? {}, ctx));
+    const over = fc.oneof(fc.constantFrom(max + 1, 2 * max, 20_000, 40_000), fc.integer({ min: max + 1, max: Math.max(40_000, 3 * max) }));
+    const item = weighted<Json>([3, fc.constant({})], [3, fc.constant({ x: 1 })], [1, fc.constantFrom<Json>(null, 1, [])]);
+    const invalid = fc.tuple(fc.oneof(fc.integer({ min: 0, max: max + 10 }), fc.constant(max), over), item);
+    const small = valueFor(schema.items ?? {}, ctx).filter((v) => estimateSize(v) < 2048);
+    const valid = fc.tuple(fc.oneof(fc.integer({ min: 0, max: 200 }), over), small);
     options.push({
       weight: 2,
       arbitrary: fc.oneof(invalid, valid).map(([n, it]) => m(`body Repeat(${serialize(it).slice(0, 40)} ×${n})`, (d) => void (d.body = { kind: 'json', value: new Repeat(it, n) }))),
