@@ -48,6 +48,10 @@ export function createApp(options: AppOptions): Express {
   app.disable('x-powered-by');
   // Nothing here is cacheable (next leases jobs; the rest change state): no hash per body.
   app.set('etag', false);
+  // Paths are the contract's, exactly: /V1/NEXT or /enqueue/ would otherwise reach a route
+  // without going through the checks the intake makes for that operation.
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
   cacheValidatorRouteMatchers();
 
   if (options.connections) app.use(options.connections.middleware());

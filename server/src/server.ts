@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConnectionCap } from './http/connections.js';
 import { answerNodeErrors } from './http/node-errors.js';
@@ -67,8 +67,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  // HTTP/1.1 without Host: answered by the API (problem+json) rather than by Node's bare 400.
+  const server: Server = createServer({ requireHostHeader: false }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   connections.attach(server);
   answerNodeErrors(server);

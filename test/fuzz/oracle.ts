@@ -299,11 +299,19 @@ export function judge(r: Rendered, limits: Limits): Verdict {
     else if (expect.trim() === '') f.unsure('an empty Expect');
     else return node(417, `Expect: ${expect}`);
   }
+  // The origin guard (http/origin-guard.ts) runs before any route: a browser's request from
+  // another origin is refused whatever it asks for (no origin is allowed on the fuzzed server).
+  const [origin] = header(r, 'origin');
+  const [host] = header(r, 'host');
+  const [site] = header(r, 'sec-fetch-site');
+  if (origin !== undefined && origin !== `http://${host}`) return node(403, `Origin: ${origin}`);
+  if (origin === undefined && site !== undefined && /^(cross-site|same-site)$/i.test(site.trim())) return node(403, `Sec-Fetch-Site: ${site}`);
   const q = r.target.indexOf('?');
   const path = q < 0 ? r.target : r.target.slice(0, q);
   const rawQuery = q < 0 ? '' : r.target.slice(q + 1);
-  const { op, pathKnown } = routeOf(r.method, path);
-  if (!pathKnown) f.refuse(404, `no path ${path}`);
+  const { op, pathKnown, variant } = routeOf(r.method, path);
+  // A path that differs from the document's only by case or a trailing slash is no path of it.
+  if (!pathKnown) f.refuse(404, variant ? `${path} is not ${path.toLowerCase()}: paths are exact` : `no path ${path}`);
   else if (!op) f.refuse(405, `${r.method} on ${path}`);
   else {
     if (op.path !== path) f.unsure(`${path} is ${op.path} but for case or a trailing slash`);

@@ -136,10 +136,12 @@ export function operation(id: string): Operation {
  * slash, and the server answers such aliases as the path itself, so they are judged by its
  * contract too.
  */
-export function routeOf(method: string, path: string): { op?: Operation; pathKnown: boolean } {
+export function routeOf(method: string, path: string): { op?: Operation; pathKnown: boolean; variant: boolean } {
+  // Exactly the document's paths: the server routes neither by case nor past a trailing slash.
+  const onPath = operations.filter((o) => o.path === path);
   const normal = path.toLowerCase().replace(/(.)\/$/, '$1');
-  const onPath = operations.filter((o) => o.path.toLowerCase() === normal);
-  return { op: onPath.find((o) => o.method === method), pathKnown: onPath.length > 0 };
+  const variant = onPath.length === 0 && operations.some((o) => o.path.toLowerCase() === normal);
+  return { op: onPath.find((o) => o.method === method), pathKnown: onPath.length > 0, variant };
 }
 
 /** Whether openapi.yaml declares this status for op, by its own code or by a `default`. */

@@ -249,6 +249,39 @@ describe('request intake: what arrives before validation', () => {
   });
 
   describe("answers Node gives before Express runs are problem+json", () => {
+    it('a stray byte after a complete request does not take the answer of that request', async () => {
+      const queue = uniqueQueue();
+      const body = JSON.stringify({ id: 'a', queue, timeout: 60 });
+      const res = await rawRequest(
+        relay().url,
+        `POST /enqueue HTTP/1.1\r\nHost: ${host()}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body} `,
+      );
+      expect(res.status, res.body).to.equal(202);
+      expect(await drain(queue)).to.have.length(1);
+    });
+
+    it('HTTP/1.1 without Host is answered by the API; CONNECT gets a 405 problem', async () => {
+      expect((await rawRequest(relay().url, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n')).status).to.equal(200);
+      expectProblem(await rawRequest(relay().url, `CONNECT ${host()} HTTP/1.1\r\nHost: ${host()}\r\n\r\n`), 405);
+    });
+
+    it('paths are exact: case or a trailing slash is no path of the API, checked like any other', async () => {
+      for (const [method, path] of [['POST', '/enqueue/batch/'], ['GET', '/V1/NEXT'], ['POST', '/enqueue/'], ['GET', '/health/']] as const) {
+        const res = await call(method, path, method === 'POST' ? { raw: '[]', headers: { 'content-type': 'application/json' } } : { query: { queue: 'q', wait: '1e309' } });
+        expectProblem(res, 404);
+      }
+    });
+
+    it('a Content-Type per request on routes without a body does not grow memory', async function () {
+      this.timeout(120_000);
+      const before = await heapAfterGc();
+      for (let i = 0; i < 8_000; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, j) => call('GET', '/v1/next', { query: { queue: 'q' }, headers: { 'content-type': `text/plain; n=${i + j}` } })));
+      }
+      const after = await heapAfterGc();
+      expect(after - before, 'heap growth').to.be.below(16 * 1024 * 1024);
+    });
+
     it('431 for a header section over the limit', async () => {
       const res = await rawRequest(relay().url, `GET /health HTTP/1.1\r\nHost: ${host()}\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`);
       expectProblem(res, 431);

@@ -87,6 +87,12 @@ export class Contract {
     return new Contract(yaml.load(text) as Node, text);
   }
 
+  /** Whether the contract has the path, for any method. */
+  hasPath(path: string): boolean {
+    for (const key of this.exact.keys()) if (key.slice(key.indexOf(' ') + 1) === path) return true;
+    return this.routes.some((r) => r.pattern.test(path));
+  }
+
   /** The facts of the operation at method and path, or undefined when the contract has none. */
   operation(method: string, path: string): OperationFacts | undefined {
     const hit = this.exact.get(`${method} ${path}`);

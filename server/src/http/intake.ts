@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { BadRequestError, PayloadTooLargeError, RouteNotFoundError, UnsupportedMediaTypeError, type FieldError } from '../errors.js';
+import { BadRequestError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, UnsupportedMediaTypeError, type FieldError } from '../errors.js';
 import type { Contract, OperationFacts } from './contract.js';
 import { checkJsonValue } from './json-limits.js';
 
@@ -117,11 +117,17 @@ export function intake(options: IntakeOptions): RequestHandler {
   return (req, res, next) => {
     if (!req.url.startsWith('/')) throw new RouteNotFoundError(`the request target ${JSON.stringify(req.url.slice(0, 100))} is not a path of the relay API`);
     const facts = contract.operation(req.method, req.path);
-    // No such operation: the validator answers 404 or 405, and nothing is read.
-    if (!facts) return next();
+    // No such operation: nothing is read. Paths are the contract's exactly (no case folding, no
+    // trailing slash), the same rule for the routes and for the checks here.
+    if (!facts) {
+      if (contract.hasPath(req.path)) throw new MethodNotAllowedError(`${req.method} is not a method of ${req.path}`);
+      throw new RouteNotFoundError(`no such path in the relay API: ${req.method} ${req.path}`);
+    }
     checkNumericQuery(req.query as Record<string, unknown>, facts);
     if (!facts.takesBody) {
       req.body = undefined;
+      // Ignored like the body: the validator would keep a compiled schema per Content-Type string.
+      delete req.headers['content-type'];
       return next();
     }
     const encoding = req.headers['content-encoding']?.trim().toLowerCase();

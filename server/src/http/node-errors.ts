@@ -4,6 +4,7 @@ import {
   BadRequestError,
   ExpectationFailedError,
   HeadersTooLargeError,
+  MethodNotAllowedError,
   RequestTimeoutError,
   toProblem,
   type RelayError,
@@ -19,6 +20,18 @@ function problemText(error: RelayError): string {
   return JSON.stringify(toProblem(error));
 }
 
+/** Answers on the raw socket, then closes it: Node has no response object for these. */
+function answerRaw(socket: Duplex, error: RelayError): void {
+  const body = problemText(error);
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n` +
+      'Content-Type: application/problem+json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
 function fromParserError(err: NodeJS.ErrnoException): RelayError {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
@@ -32,21 +45,27 @@ function fromParserError(err: NodeJS.ErrnoException): RelayError {
 
 export function answerNodeErrors(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // Nothing can be answered on a connection that is gone or already answering.
-    const answering = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent;
-    if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const error = fromParserError(err);
-    const body = problemText(error);
-    socket.end(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n` +
-        'Content-Type: application/problem+json\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+    // Bytes that follow a complete request (a stray byte after its body) are a malformed next
+    // request; the request before them is answered first, then the connection closes, so that
+    // a client is never left without the answer to what the server did.
+    const current = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+    if (current && !current.writableFinished && current.req.complete) {
+      current.shouldKeepAlive = false;
+      current.once('finish', () => socket.end());
+      current.once('close', () => socket.destroy());
+      return;
+    }
+    // An answer already under way cannot be followed by another.
+    if (current?.headersSent) return void socket.destroy();
+    answerRaw(socket, fromParserError(err));
+  });
+  // CONNECT (a proxy's method) would otherwise be closed without an answer.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    answerRaw(socket, new MethodNotAllowedError('CONNECT is not a method of the relay API'));
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     const error = new ExpectationFailedError(`Expect: ${JSON.stringify(req.headers.expect)} is not supported; only 100-continue is`);
