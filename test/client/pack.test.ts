@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { RelayServer } from '../../server/src/index.js';
+import { bin, repo, run, typeCheck } from '../helpers/pack.js';
 import { startRelay } from '../helpers/relay.js';
 
 /**
@@ -13,24 +12,6 @@ import { startRelay } from '../helpers/relay.js';
  * no Node types, the package's own .d.ts checked too), then run it against a live server.
  */
 
-const run = promisify(execFile);
-const repo = resolve('.');
-const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
-
-/**
- * Runs tsc in `cwd`, failing with its output when it cannot start (ENOENT) or reports errors:
- * a failure must never pass as "no output".
- */
-async function typeCheck(args: string[], cwd: string): Promise<void> {
-  let result: { stdout: string; stderr: string };
-  try {
-    result = await run(bin('tsc'), args, { cwd });
-  } catch (e) {
-    const error = e as { message?: string; code?: unknown; stdout?: string; stderr?: string };
-    expect.fail(`tsc ${args.join(' ')} failed (${String(error.code)}): ${error.message}\n${error.stdout ?? ''}${error.stderr ?? ''}`);
-  }
-  expect(result.stdout, 'tsc output').to.equal('');
-}
 
 const consumer = `
 import {

@@ -1,14 +1,14 @@
 import { expect } from 'chai';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { RelayServer } from '../../server/src/index.js';
 import { call, startRelay, uniqueQueue } from '../helpers/relay.js';
+import { bin, repo, run, typeCheck } from '../helpers/pack.js';
 
 /**
  * The client and the worker as a user installs them today (the READMEs' way): `npm pack` both,
@@ -17,24 +17,6 @@ import { call, startRelay, uniqueQueue } from '../helpers/relay.js';
  * in their queue and in the URL of the mail API the worker example calls.
  */
 
-const run = promisify(execFile);
-const repo = resolve('.');
-const bin = (name: string) => join(repo, 'node_modules', '.bin', name);
-
-/**
- * Runs tsc in `cwd`, failing with its output when it cannot start (ENOENT) or reports errors:
- * a failure must never pass as "no output".
- */
-async function typeCheck(args: string[], cwd: string): Promise<void> {
-  let result: { stdout: string; stderr: string };
-  try {
-    result = await run(bin('tsc'), args, { cwd });
-  } catch (e) {
-    const error = e as { message?: string; code?: unknown; stdout?: string; stderr?: string };
-    expect.fail(`tsc ${args.join(' ')} failed (${String(error.code)}): ${error.message}\n${error.stdout ?? ''}${error.stderr ?? ''}`);
-  }
-  expect(result.stdout, 'tsc output').to.equal('');
-}
 
 /** The ```ts blocks of a README. */
 async function codeBlocks(readme: string): Promise<string[]> {
