@@ -21,9 +21,19 @@ export interface IdempotencyKey {
   successStatus: number;
 }
 
-/** Thrown inside the effect's transaction when another request took the key meanwhile: it rolls back. */
+/** Names a key: its scope and the key. */
+export const keyId = (k: { scope: string; key: string }) => `${k.scope}\u0000${k.key}`;
+
+/**
+ * Thrown inside the effect's transaction when a key it carries was taken already (by an earlier
+ * request, or by another server's meanwhile): the transaction rolls back. `taken` names the
+ * keys (keyId), so that a shared statement can run again without their requests.
+ */
 export class KeyTakenError extends Error {
   override name = 'KeyTakenError';
+  constructor(readonly taken: ReadonlySet<string>) {
+    super('an Idempotency-Key of this statement was taken already');
+  }
 }
 
 /** A hash of the method, operation, query and body: equal requests, equal fingerprints. */
@@ -57,24 +67,16 @@ export class Idempotency {
   }
 
   /**
-   * Before the operation runs: the answer to replay, or a hold on the key to release when the
-   * request ends. Throws 409 while another request with the key runs here, 422 for a key used
-   * with another request.
+   * Before the operation runs: a hold on the key, to release when the request ends. Throws 409
+   * while another request with the key runs here. The database is not asked first: the effect's
+   * transaction stores the key, and finding it taken rolls the effect back (KeyTakenError); only
+   * then is the remembered answer read (to replay, or to refuse with 422). A first request, the
+   * common case, so costs no statement of its own, and its key joins a shared statement.
    */
-  async begin(k: IdempotencyKey): Promise<{ replay: RememberedAnswer } | { release(): void }> {
-    const id = `${k.scope}\u0000${k.key}`;
+  begin(k: IdempotencyKey): { release(): void } {
+    const id = keyId(k);
     if (this.inFlight.has(id)) throw new IdempotencyKeyInUseError('a request with this Idempotency-Key is still being processed; retry it');
     this.inFlight.add(id);
-    try {
-      const found = await this.find(k);
-      if (found) {
-        this.inFlight.delete(id);
-        return { replay: found };
-      }
-    } catch (err) {
-      this.inFlight.delete(id);
-      throw err;
-    }
     return { release: () => this.inFlight.delete(id) };
   }
 
@@ -90,7 +92,8 @@ export class Idempotency {
   /** Inside the effect's transaction: stores the answers, or throws KeyTakenError to roll it back. */
   async remember(tx: Queryable, answers: AnswerToRemember[]): Promise<void> {
     if (answers.length === 0) return;
-    if (!(await rememberAnswers(tx, answers, this.windowSeconds))) throw new KeyTakenError();
+    const taken = await rememberAnswers(tx, answers, this.windowSeconds);
+    if (taken.length > 0) throw new KeyTakenError(new Set(taken.map(keyId)));
   }
 
   /** Deletes expired keys in bounded batches; returns how many. */

@@ -2,7 +2,7 @@ import type { Database, Queryable } from './db/index.js';
 import { Coalescer } from './coalescer.js';
 import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, type RelayError } from './errors.js';
 import type { HandOff } from './hand-off.js';
-import { answerFor, type Idempotency, type IdempotencyKey } from './idempotency.js';
+import { answerFor, keyId, KeyTakenError, type Idempotency, type IdempotencyKey } from './idempotency.js';
 import { checkJobKey } from './job-rules.js';
 import type { CompleteBatchResult, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
 import { deleteJobs } from './sql/complete.js';
@@ -77,6 +77,25 @@ interface Keyed<T> {
   idem: IdempotencyKey | undefined;
 }
 
+/**
+ * Runs a shared statement's items; when some carry keys that were taken already (resent
+ * requests), those are answered with their KeyTakenError (the route replays their first answer)
+ * and the others run again without them, instead of each alone.
+ */
+async function withoutTakenKeys<I, O>(items: Array<Keyed<I>>, run: (items: Array<Keyed<I>>) => Promise<Array<O | Error>>): Promise<Array<O | Error>> {
+  try {
+    return await run(items);
+  } catch (err) {
+    if (!(err instanceof KeyTakenError) || items.length === 1) throw err;
+    const isTaken = (i: Keyed<I>) => i.idem !== undefined && err.taken.has(keyId(i.idem));
+    const rest = items.filter((i) => !isTaken(i));
+    if (rest.length === items.length) throw err;
+    const results = rest.length === 0 ? [] : await withoutTakenKeys(rest, run);
+    let next = 0;
+    return items.map((i) => (isTaken(i) ? new KeyTakenError(new Set([keyId(i.idem!)])) : results[next++]!));
+  }
+}
+
 export class Store {
   private readonly enqueues: { submit(item: Keyed<NewJob>): Promise<void> };
   private readonly completes: { submit(item: Keyed<JobRef>): Promise<boolean> };
@@ -91,8 +110,8 @@ export class Store {
     this.onAvailable = options.onAvailable ?? (() => undefined);
     this.handOff = options.handOff;
     this.idempotency = options.idempotency;
-    const enqueueEach = (items: Array<Keyed<NewJob>>) => this.enqueueEach(items);
-    const completeEach = (items: Array<Keyed<JobRef>>) => this.completeEach(items);
+    const enqueueEach = (items: Array<Keyed<NewJob>>) => withoutTakenKeys(items, (rest) => this.enqueueEach(rest));
+    const completeEach = (items: Array<Keyed<JobRef>>) => withoutTakenKeys(items, (rest) => this.completeEach(rest));
     this.enqueues = options.coalesce === false ? alone(enqueueEach) : new Coalescer(enqueueEach, COALESCE_OPTIONS);
     this.completes = options.coalesce === false ? alone(completeEach) : new Coalescer(completeEach, COALESCE_OPTIONS);
   }

@@ -62,6 +62,27 @@ describe('Idempotency-Key', () => {
     expect(await drain(queue)).to.deep.equal([]);
   });
 
+  it('resent and new keyed enqueues arriving together: the new are stored, the resent replayed, none twice', async () => {
+    const queue = uniqueQueue();
+    const old = Array.from({ length: 20 }, (_, i) => ({ key: newKey(), job: { id: `old-${i}`, queue, timeout: 30 } }));
+    for (const { key, job } of old) expect((await call('POST', '/enqueue', keyed(key, { json: job }))).status).to.equal(202);
+    // Half the old jobs finish, so a resend that ran again would store them anew.
+    const leased = await drain(queue);
+    for (const j of leased.slice(0, 10)) await call('DELETE', '/v1/complete', { query: { queue, job_id: j.id, run_id: j.run_id } });
+    const fresh = Array.from({ length: 20 }, (_, i) => ({ key: newKey(), job: { id: `new-${i}`, queue, timeout: 30 } }));
+    // Interleaved and concurrent, so that they share the server's statements.
+    const mixed = old.flatMap((o, i) => [o, fresh[i]!]);
+    const answers = await Promise.all(mixed.map(({ key, job }) => call('POST', '/enqueue', keyed(key, { json: job }))));
+    answers.forEach((a, i) => {
+      expect(a.status, a.text).to.equal(202);
+      expect(a.headers.get('idempotent-replayed'), mixed[i]!.job.id).to.equal(mixed[i]!.job.id.startsWith('old') ? 'true' : null);
+    });
+    const ids = (await drain(queue)).map((j: any) => j.id).sort();
+    expect(ids, 'the new jobs only: the in-flight old ones are not leased again, the completed ones not stored again').to.deep.equal(
+      fresh.map((f) => f.job.id).sort(),
+    );
+  });
+
   it('the same key with another request is a 422 and changes nothing', async () => {
     const queue = uniqueQueue();
     const key = newKey();

@@ -12,9 +12,10 @@ function replay(res: Response, answer: RememberedAnswer): void {
 }
 
 /**
- * Runs a write operation's handler under its request's Idempotency-Key, when it carries one:
- * a remembered answer is replayed instead, and a key another request took while this one ran
- * (on another server) is replayed once that request committed. `scope` names the operation,
+ * Runs a write operation's handler under its request's Idempotency-Key, when it carries one.
+ * The handler's effect stores the key with its answer; when the key was taken already (an
+ * earlier request, or another server's meanwhile), the effect rolls back and the remembered
+ * answer is replayed (or refused with 422 when it answered another request). `scope` names the operation,
  * so that its aliases share keys; `successStatus` is the status of its success.
  */
 export async function idempotent(
@@ -33,8 +34,7 @@ export async function idempotent(
     fingerprint: fingerprint(req.method, scope, req.query as Record<string, unknown>, req.body),
     successStatus,
   };
-  const begun = await idempotency.begin(key);
-  if ('replay' in begun) return replay(res, begun.replay);
+  const hold = idempotency.begin(key);
   try {
     await handler(key);
   } catch (err) {
@@ -43,6 +43,6 @@ export async function idempotent(
     if (!answer) throw err;
     replay(res, answer);
   } finally {
-    begun.release();
+    hold.release();
   }
 }

@@ -26,15 +26,15 @@ const REMEMBER: Statement = {
   name: 'relay_idempotency_remember',
   // Params: $1 [{scope, key, fingerprint, status, body}] as JSON, $2 the window in seconds.
   // Stores each answer; a row of an expired key is replaced, a live one is left alone (its
-  // request came first). Returns a row per answer stored: fewer rows than answers means a
-  // key was taken meanwhile, and the caller rolls back.
+  // request came first). Returns (scope, key) of each answer stored: a key missing from them
+  // was taken already, and the caller rolls back.
   text: `INSERT INTO relay_idempotency_keys AS k (scope, key, fingerprint, status, body)
          SELECT a.scope, a.key, a.fingerprint, a.status, a.body
          FROM jsonb_to_recordset($1::jsonb) AS a(scope text, key text, fingerprint text, status integer, body text)
          ON CONFLICT (scope, key) DO UPDATE
            SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body, created_at = now()
            WHERE k.created_at <= now() - $2::float8 * interval '1 second'
-         RETURNING 1`,
+         RETURNING k.scope, k.key`,
 };
 
 const PURGE: Statement = {
@@ -57,10 +57,12 @@ export async function findAnswer(db: Queryable, scope: string, key: string, wind
   return rows[0];
 }
 
-/** Stores the answers; false when a key was taken by another request meanwhile (roll back). */
-export async function rememberAnswers(db: Queryable, answers: AnswerToRemember[], windowSeconds: number): Promise<boolean> {
-  const { rowCount } = await db.query(REMEMBER, [json(answers), windowSeconds]);
-  return rowCount === answers.length;
+/** Stores the answers; returns those whose key was taken already (then roll back). */
+export async function rememberAnswers(db: Queryable, answers: AnswerToRemember[], windowSeconds: number): Promise<AnswerToRemember[]> {
+  const { rows } = await db.query<{ scope: string; key: string }>(REMEMBER, [json(answers), windowSeconds]);
+  if (rows.length === answers.length) return [];
+  const stored = new Set(rows.map((r) => `${r.scope}\u0000${r.key}`));
+  return answers.filter((a) => !stored.has(`${a.scope}\u0000${a.key}`));
 }
 
 /** Deletes up to `limit` keys older than the window; returns how many. */
