@@ -5,11 +5,13 @@
 import createClient, { type Client, type ClientOptions, type FetchResponse, type MaybeOptionalInit } from 'openapi-fetch';
 import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions, type WriteOptions } from './send.js';
 import type { paths } from './schema.js';
+import { RelayError } from './errors.js';
 import type {
-  CompleteBatchResult, FailResult, FailedJob, Health, Job, JobRef, NewJob, RescheduleJob, RunAtInput,
+  CompleteBatchResult, FailResult, FailedJob, Health, Job, JobDetails, JobPage, JobRef, JobStatus, NewJob, PurgeFailedResult,
+  QueueSummary, RescheduleJob, RetryFailedResult, RunAtInput,
 } from './types.js';
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'head' | 'post' | 'patch' | 'delete';
 /** The paths of openapi.yaml that have operation `M`. */
 type PathsWith<M extends Method> = { [P in keyof paths]: paths[P] extends { [K in M]: object } ? P : never }[keyof paths];
 
@@ -73,6 +75,18 @@ export interface ListFailedOptions extends RequestOptions {
   jobId?: string;
   /** How many at the most, 1..1000. Default 100. */
   limit?: number;
+}
+
+export interface ListJobsOptions extends RequestOptions {
+  /** How many at the most, 1..1000 (the server may answer fewer). Default 100. */
+  limit?: number;
+  /** The `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface FailedJobsOptions extends RequestOptions {
+  /** Only the jobs that failed before this time. */
+  failedBefore?: RunAtInput;
 }
 
 export interface EnqueueBatchOptions extends WriteOptions {
@@ -264,11 +278,96 @@ export class RelayClient<P = unknown, S = unknown> {
     return result as FailResult;
   }
 
-  /** The failed jobs of a queue, newest failure first. */
+  /** The failed jobs of a queue, newest failure first. Deprecated: use `listJobs(queue, 'failed')`. */
   async listFailed(queue: string, options: ListFailedOptions = {}): Promise<FailedJob<P, S>[]> {
     const query = { queue, job_id: options.jobId, limit: options.limit };
     const jobs = await this.#call('get', '/v1/failed', { params: { query } }, options);
     return (jobs ?? []) as FailedJob<P, S>[];
+  }
+
+  /** The job with its status, or undefined when there is none (a completed job is gone). */
+  async getJob(queue: string, jobId: string, options: RequestOptions = {}): Promise<JobDetails<P, S> | undefined> {
+    try {
+      return (await this.#call('get', '/v1/queues/{queue}/jobs/{id}', { params: { path: { queue, id: jobId } } }, options)) as JobDetails<P, S>;
+    } catch (err) {
+      if (err instanceof RelayError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether the job exists (waiting, scheduled, in flight or failed): a HEAD, no body. */
+  async jobExists(queue: string, jobId: string, options: RequestOptions = {}): Promise<boolean> {
+    try {
+      await this.#call('head', '/v1/queues/{queue}/jobs/{id}', { params: { path: { queue, id: jobId } } }, options);
+      return true;
+    } catch (err) {
+      if (err instanceof RelayError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** One page of a queue's jobs in one status, in delivery order (failed: newest first). */
+  async listJobs(queue: string, status: JobStatus, options: ListJobsOptions = {}): Promise<JobPage<P, S>> {
+    const query = { queue, status, limit: options.limit, cursor: options.cursor };
+    return (await this.#call('get', '/v1/jobs', { params: { query } }, options)) as JobPage<P, S>;
+  }
+
+  /** Every job of a queue in one status, page by page (`listJobs` with its cursors). */
+  async *jobs(queue: string, status: JobStatus, options: Omit<ListJobsOptions, 'cursor'> = {}): AsyncGenerator<JobDetails<P, S>> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listJobs(queue, status, { ...options, cursor });
+      yield* page.jobs;
+      cursor = page.next_cursor;
+    } while (cursor !== undefined);
+  }
+
+  /** Every queue that holds a job or is paused, by name, with its counts. */
+  async queues(options: RequestOptions = {}): Promise<QueueSummary[]> {
+    return (await this.#call('get', '/v1/queues', {}, options)) as QueueSummary[];
+  }
+
+  /** One queue's counts (zero for a queue that holds nothing). */
+  async queue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
+    return (await this.#call('get', '/v1/queues/{queue}', { params: { path: { queue } } }, options)) as QueueSummary;
+  }
+
+  /** Stops leasing the queue's jobs (enqueues still accepted, leases in flight kept). */
+  async pauseQueue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
+    return (await this.#call('post', '/v1/queues/{queue}/pause', { params: { path: { queue } } }, options)) as QueueSummary;
+  }
+
+  /** Leases the queue's jobs again; waiting long polls are woken at once. */
+  async resumeQueue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
+    return (await this.#call('post', '/v1/queues/{queue}/resume', { params: { path: { queue } } }, options)) as QueueSummary;
+  }
+
+  /**
+   * Removes a waiting, scheduled or in-flight job (its worker learns it at its next heartbeat),
+   * or else purges its kept failures. JobNotFoundError when there was neither.
+   */
+  async cancelJob(queue: string, jobId: string, options: RequestOptions = {}): Promise<void> {
+    await this.#call('delete', '/v1/queues/{queue}/jobs/{id}', { params: { path: { queue, id: jobId } } }, options);
+  }
+
+  /**
+   * Puts a failed job back in its queue with a fresh retry budget. JobNotFoundError when it has
+   * no kept failure, JobExistsError when a job with its id is live.
+   */
+  async retryJob(queue: string, jobId: string, options: RequestOptions = {}): Promise<JobDetails<P, S>> {
+    return (await this.#call('post', '/v1/queues/{queue}/jobs/{id}/retry', { params: { path: { queue, id: jobId } } }, options)) as JobDetails<P, S>;
+  }
+
+  /** Puts every failed job of the queue (or those failed before a time) back; says how many. */
+  async retryFailedJobs(queue: string, options: FailedJobsOptions = {}): Promise<RetryFailedResult> {
+    const query = { failed_before: runAt(options.failedBefore) };
+    return (await this.#call('post', '/v1/queues/{queue}/failed/retry', { params: { path: { queue }, query } }, options)) as RetryFailedResult;
+  }
+
+  /** Deletes every failed job of the queue (or those failed before a time); says how many. */
+  async purgeFailedJobs(queue: string, options: FailedJobsOptions = {}): Promise<PurgeFailedResult> {
+    const query = { failed_before: runAt(options.failedBefore) };
+    return (await this.#call('delete', '/v1/queues/{queue}/failed', { params: { path: { queue }, query } }, options)) as PurgeFailedResult;
   }
 
   /** `{ status: 'ok', database }` when the server reaches its database; a RetryableError (503) when not. */

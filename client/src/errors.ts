@@ -149,6 +149,8 @@ const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 
 /** The problem `type` the relay server gives a missing job; any other 404 is a missing route. */
 export const JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:job-not-found';
+/** A replay of a job with no kept failure: a JobNotFoundError too. */
+export const FAILED_JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:failed-job-not-found';
 const KEY_IN_USE_TYPE = 'urn:relay-ts:problem:idempotency-key-in-use';
 
 function asProblem(body: unknown): Problem | undefined {
@@ -189,7 +191,7 @@ export function toRelayError(failure: Failure, context: RequestContext): RelayEr
     case 400:
       return new ValidationError(message, init);
     case 404:
-      if (problem?.type === JOB_NOT_FOUND_TYPE) return new JobNotFoundError(message, init);
+      if (problem?.type === JOB_NOT_FOUND_TYPE || problem?.type === FAILED_JOB_NOT_FOUND_TYPE) return new JobNotFoundError(message, init);
       return new RouteNotFoundError(
         `${context.method} ${context.url ?? context.path} answered 404: the server has no such route (check the host and path of baseUrl): ${describe(body, problem)}`,
         init,

@@ -249,13 +249,245 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List failed jobs
-         * @description The jobs of a queue that used up their retries, newest failure first.
+         * List failed jobs (deprecated)
+         * @deprecated
+         * @description The jobs of a queue that used up their retries, newest failure first. Deprecated: use
+         *     `GET /v1/jobs?status=failed` (keyset pages) and `GET /v1/queues/{queue}/jobs/{id}`.
+         *     This path stays until 1.0.
          */
         get: operations["listFailed"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the jobs of a queue in one status
+         * @description The jobs of one queue in one status, in delivery order: `waiting` and `scheduled` by
+         *     `run_at`, then enqueue order; `in_flight` in the order they were delivered; `failed`
+         *     newest first. Pages are keyset-paginated: pass `next_cursor` back as `cursor` for the
+         *     next page. A page never repeats a job of an earlier page, and a job that stays in its
+         *     status while others are added and removed is listed once.
+         */
+        get: operations["listJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The queues and their counts
+         * @description Every queue that holds a job (waiting, scheduled, in flight or failed) or is paused,
+         *     by name, with its counts. The counts are exact and consistent with each other (one
+         *     snapshot of the database).
+         */
+        get: operations["listQueues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One queue and its counts
+         * @description Queues are implicit, so any name answers; a queue that holds nothing has zero counts.
+         */
+        get: operations["getQueue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a queue
+         * @description A paused queue accepts enqueues but leases nothing: `next` answers 204 (a long poll keeps
+         *     waiting) and jobs in flight keep their leases. The pause holds across restarts and on
+         *     every server of the database. Pausing a paused queue changes nothing.
+         */
+        post: operations["pauseQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused queue
+         * @description Waiting long polls on any server are woken at once. Resuming a queue that is not paused changes nothing.
+         */
+        post: operations["resumeQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Look up a job
+         * @description The job with its status: a job waiting, scheduled or in flight; else its latest failure,
+         *     if it failed and is kept. 404 when neither exists (a completed job is gone).
+         */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a job, or purge a failed one
+         * @description A waiting, scheduled or in-flight job is removed; the worker holding an in-flight job
+         *     learns it at its next heartbeat or completion (404) and should stop. When no such job
+         *     exists, its failures kept in the failed jobs are purged instead. 404 when there was
+         *     neither.
+         */
+        delete: operations["cancelJob"];
+        options?: never;
+        /**
+         * Whether a job exists
+         * @description 200 when `GET` on this path would find the job, else 404; no body either way.
+         */
+        head: operations["jobExists"];
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/jobs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a failed job
+         * @description Puts the job's latest failure back in its queue, waiting, with a fresh retry budget
+         *     (its `max_retries` again), its payload and its last state. 404 when it has no kept
+         *     failure; 409 when a job with this id is waiting, scheduled or in flight.
+         */
+        post: operations["retryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/failed/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay the failed jobs of a queue
+         * @description Puts every failed job of the queue (or those that failed before `failed_before`) back
+         *     in its queue as `retryJob` does, in bounded batches. A failure whose id is live again
+         *     is left in the failed jobs and counted as skipped.
+         */
+        post: operations["retryFailedJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Purge the failed jobs of a queue
+         * @description Deletes every failed job of the queue (or those that failed before `failed_before`), in bounded batches.
+         */
+        delete: operations["purgeFailedJobs"];
         options?: never;
         head?: never;
         patch?: never;
@@ -456,6 +688,67 @@ export interface components {
             reason: string;
             /** Format: date-time */
             failed_at: string;
+        };
+        /**
+         * @description `waiting`: may be leased now; `scheduled`: its `run_at` is still ahead; `in_flight`:
+         *     leased, until `lease_expires_at`; `failed`: its retries used up, kept in the failed jobs.
+         * @enum {string}
+         */
+        JobStatus: "waiting" | "scheduled" | "in_flight" | "failed";
+        /** @description A job as an operator sees it. `state` is absent when none is stored. */
+        JobDetails: {
+            id: components["schemas"]["JobId"];
+            queue: components["schemas"]["QueueName"];
+            status: components["schemas"]["JobStatus"];
+            timeout: components["schemas"]["Timeout"];
+            max_retries: components["schemas"]["MaxRetries"];
+            /** @description Retries used (lease expiries and failures). */
+            retries: number;
+            /** @description Deliveries so far. */
+            attempts: number;
+            payload: components["schemas"]["Payload"];
+            state?: components["schemas"]["State"];
+            run_at: components["schemas"]["RunAt"];
+            /** Format: date-time */
+            enqueued_at: string;
+            run_id?: components["schemas"]["RunId"];
+            /**
+             * Format: date-time
+             * @description When the lease of a job in flight ends (unless a heartbeat renews it).
+             */
+            lease_expires_at?: string;
+            /** @description Why a failed job failed. */
+            reason?: string;
+            /** Format: date-time */
+            failed_at?: string;
+        };
+        JobPage: {
+            jobs: components["schemas"]["JobDetails"][];
+            /** @description Present when the page is full; pass it as `cursor` for the next page. */
+            next_cursor?: string;
+        };
+        QueueSummary: {
+            queue: components["schemas"]["QueueName"];
+            waiting: number;
+            scheduled: number;
+            in_flight: number;
+            failed: number;
+            /** @description How long the oldest waiting job has been due (since its `run_at`); null when none waits. */
+            oldest_waiting_seconds: number | null;
+            paused: boolean;
+            /**
+             * Format: date-time
+             * @description Since when the queue is paused.
+             */
+            paused_at?: string;
+        };
+        RetryFailedResult: {
+            retried: number;
+            /** @description Failures left in place because a job with their id is live. */
+            skipped: number;
+        };
+        PurgeFailedResult: {
+            purged: number;
         };
         Health: {
             /** @enum {string} */
@@ -695,6 +988,14 @@ export interface components {
         JobIdQuery: components["schemas"]["JobId"];
         /** @description The delivery this call belongs to; when the job was delivered again since, the call changes nothing and answers 404. */
         RunIdQuery: components["schemas"]["RunId"];
+        /** @description The queue's name (percent-encoded). */
+        QueuePath: components["schemas"]["QueueName"];
+        /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+        JobIdPath: components["schemas"]["JobId"];
+        /** @description How many at the most (the server may answer fewer, see `--max-page-size`). */
+        PageLimit: number;
+        /** @description Only the jobs that failed before this time. */
+        FailedBefore: string;
         /**
          * @description How many jobs to lease at the most. The server answers at most its own maximum
          *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
@@ -1282,6 +1583,329 @@ export interface operations {
                      *     ]
                      */
                     "application/json": components["schemas"]["FailedJob"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listJobs: {
+        parameters: {
+            query: {
+                /** @description The queue's name. */
+                queue: components["parameters"]["QueueQuery"];
+                /** @description Which jobs. */
+                status: components["schemas"]["JobStatus"];
+                /** @description How many at the most (the server may answer fewer, see `--max-page-size`). */
+                limit?: components["parameters"]["PageLimit"];
+                /** @description The `next_cursor` of the previous page (opaque; only for the same queue and status). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listQueues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queues, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueSummary"][];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queue. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    pauseQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queue, paused. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    resumeQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queue, not paused. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetails"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    jobExists: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job exists (waiting, scheduled, in flight or failed). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such job. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any other error (no body). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    retryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+                /** @description The job's id within the queue (percent-encoded; a `/` is `%2F`). */
+                id: components["parameters"]["JobIdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, waiting again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetails"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    retryFailedJobs: {
+        parameters: {
+            query?: {
+                /** @description Only the jobs that failed before this time. */
+                failed_before?: components["parameters"]["FailedBefore"];
+            };
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many jobs were put back, and how many were skipped. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetryFailedResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    purgeFailedJobs: {
+        parameters: {
+            query?: {
+                /** @description Only the jobs that failed before this time. */
+                failed_before?: components["parameters"]["FailedBefore"];
+            };
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many failed jobs were deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurgeFailedResult"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -48,6 +48,22 @@ export type FailedJob<P = unknown, S = unknown> = Omit<Schemas['FailedJob'], 'pa
   state?: S;
 };
 
+/** A job as an operator sees it (`getJob`, `listJobs`): its status, counters and times. */
+export type JobDetails<P = unknown, S = unknown> = Omit<Schemas['JobDetails'], 'payload' | 'state'> & {
+  payload: P;
+  state?: S;
+};
+
+export type JobStatus = Schemas['JobStatus'];
+
+/** One page of `listJobs`; `next_cursor` is set when there may be more. */
+export type JobPage<P = unknown, S = unknown> = Omit<Schemas['JobPage'], 'jobs'> & { jobs: JobDetails<P, S>[] };
+
+/** A queue's counts, age of its oldest waiting job, and pause state. */
+export type QueueSummary = Schemas['QueueSummary'];
+export type RetryFailedResult = Schemas['RetryFailedResult'];
+export type PurgeFailedResult = Schemas['PurgeFailedResult'];
+
 type FailOutcome = Schemas['FailResult']['outcome'];
 
 /** What `fail` answers: back in the queue from `run_at`, or moved to the failed jobs. */

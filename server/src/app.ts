@@ -11,6 +11,7 @@ import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { Idempotency } from './idempotency.js';
 import type { LongPoll } from './long-poll.js';
+import type { Operations } from './operations.js';
 import type { Store } from './store.js';
 
 export { specPath };
@@ -18,6 +19,7 @@ export { specPath };
 
 export interface AppOptions {
   store: Store;
+  operations: Operations;
   longPoll: LongPoll;
   databaseKind: 'postgres' | 'pglite';
   limits: RequestLimits;
@@ -72,6 +74,7 @@ export function createApp(options: AppOptions): Express {
   );
   routes(app, {
     store,
+    operations: options.operations,
     longPoll: options.longPoll,
     databaseKind: options.databaseKind,
     limits,

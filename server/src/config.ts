@@ -40,6 +40,8 @@ export interface Config {
   pollRecheckMs: number;
   /** How long an Idempotency-Key is remembered, seconds; 0 turns the header off. */
   idempotencyWindowSeconds: number;
+  /** Failed jobs older than this are purged by the reaper, seconds; 0 keeps them forever. */
+  failedRetentionSeconds: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -86,6 +88,7 @@ export const defaults: Config = {
   keepAliveTimeoutMs: 75_000,
   pollRecheckMs: 1000,
   idempotencyWindowSeconds: 24 * 3600,
+  failedRetentionSeconds: 14 * 86_400,
   disabled: new Set(),
 };
 
@@ -109,6 +112,23 @@ function seconds(value: string): number {
     throw new InvalidArgumentError('must be a number of seconds greater than 0 (fractions allowed)');
   }
   return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+/** A duration in whole seconds, minutes, hours or days (90, 90s, 30m, 12h, 14d); 0 allowed. */
+function duration(value: string): number {
+  const m = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!m || n > 100 * 365 * 86_400) throw new InvalidArgumentError('must be a duration such as 3600, 30m, 12h or 14d (0 for none), up to 100 years');
+  return n;
+}
+
+/** A duration as --help and the README write it: 1209600 -> 14d. */
+function formatDuration(n: number): string {
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60]] as const) {
+    if (n > 0 && n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
@@ -209,6 +229,7 @@ function program(): Command {
     )
     .addOption(option('--poll-recheck-interval <ms>', 'how often waiting long polls re-check their queue without a notification, milliseconds', 'RELAY_POLL_RECHECK_INTERVAL', integer(10, 600_000), defaults.pollRecheckMs))
     .addOption(option('--idempotency-window <seconds>', 'how long an Idempotency-Key is remembered, seconds; 0 ignores the header', 'RELAY_IDEMPOTENCY_WINDOW', integer(0, 365 * 86_400), defaults.idempotencyWindowSeconds))
+    .addOption(option('--failed-retention <duration>', 'failed jobs older than this are purged (e.g. 14d, 12h, 3600); 0 keeps them forever', 'RELAY_FAILED_RETENTION', duration, defaults.failedRetentionSeconds, formatDuration(defaults.failedRetentionSeconds)))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -257,6 +278,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       keepAliveTimeoutMs: o.keepAliveTimeout,
       pollRecheckMs: o.pollRecheckInterval,
       idempotencyWindowSeconds: o.idempotencyWindow,
+      failedRetentionSeconds: o.failedRetention,
       disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
       allowedHosts: o.allowedHosts,
       allowedOrigins: o.allowedOrigins,

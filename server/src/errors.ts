@@ -78,6 +78,16 @@ export class JobNotFoundError extends RelayError {
   }
 }
 
+/** A replay of a job that has no kept failure. */
+export class FailedJobNotFoundError extends RelayError {
+  readonly status = 404;
+  readonly slug = 'failed-job-not-found';
+  readonly title = 'Not Found';
+  constructor(queue: string, id: string) {
+    super(`job ${JSON.stringify(id)} in queue ${JSON.stringify(queue)} has no kept failure to retry`);
+  }
+}
+
 export class MethodNotAllowedError extends RelayError {
   readonly status = 405;
   readonly slug = 'method-not-allowed';

@@ -16,6 +16,12 @@ export type FailRequest = Schemas['FailRequest'];
 export type FailResult = Schemas['FailResult'];
 export type FailedJob = Schemas['FailedJob'];
 export type Health = Schemas['Health'];
+export type JobStatus = Schemas['JobStatus'];
+export type JobDetails = Schemas['JobDetails'];
+export type JobPage = Schemas['JobPage'];
+export type QueueSummary = Schemas['QueueSummary'];
+export type RetryFailedResult = Schemas['RetryFailedResult'];
+export type PurgeFailedResult = Schemas['PurgeFailedResult'];
 
 /** A heartbeat either replaces the state (null clears it) or leaves it alone. */
 export type StateUpdate = { replace: true; state: unknown } | { replace: false };

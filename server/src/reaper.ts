@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Operations } from './operations.js';
 import type { Store } from './store.js';
 
 export interface Reaper {
@@ -6,10 +7,11 @@ export interface Reaper {
 }
 
 /**
- * Every intervalSeconds, returns expired leases to their queues (or to the failed jobs).
- * Runs are never concurrent within one process; across processes the SQL keeps them apart.
+ * Every intervalSeconds, returns expired leases to their queues (or to the failed jobs), then
+ * does the operations' upkeep (counts, retention). Runs are never concurrent within one
+ * process; across processes the SQL keeps them apart.
  */
-export function startReaper(store: Store, intervalSeconds: number, logger: Logger): Reaper {
+export function startReaper(store: Store, operations: Operations, intervalSeconds: number, logger: Logger): Reaper {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -18,6 +20,8 @@ export function startReaper(store: Store, intervalSeconds: number, logger: Logge
     try {
       const { retried, failed } = await store.reapExpired();
       if (retried || failed) logger.debug({ retried, failed }, 'expired leases reaped');
+      const { failedPurged } = await operations.maintain();
+      if (failedPurged) logger.info({ failedPurged }, 'failed jobs past their retention purged');
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'reaper run failed; retrying next interval');
     }

@@ -8,6 +8,7 @@ import { idempotent } from './http/idempotent.js';
 import type { Idempotency } from './idempotency.js';
 import type { LeasedJob, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
+import type { Operations } from './operations.js';
 import type { Store } from './store.js';
 
 /*
@@ -20,6 +21,8 @@ import type { Store } from './store.js';
 
 /** An operation's query parameters, as the validator has coerced them. */
 type Query<O extends keyof operations> = operations[O]['parameters'] extends { query?: infer Q } ? NonNullable<Q> : never;
+/** An operation's path parameters, as Express decoded them. */
+type Path<O extends keyof operations> = operations[O]['parameters'] extends { path: infer P } ? P & ParamsDictionary : ParamsDictionary;
 /** An operation's JSON body; undefined when the request had none (optional bodies). */
 type Body<O extends keyof operations> = operations[O] extends { requestBody: { content: { 'application/json': infer B } } }
   ? B
@@ -77,6 +80,7 @@ function deliver(res: Response, longPoll: LongPoll, jobs: LeasedJob[]): void {
 
 export interface RouteDeps {
   store: Store;
+  operations: Operations;
   idempotency: Idempotency;
   /** openapi.yaml as text, served at /openapi.yaml and, parsed, at /openapi.json. */
   contract: { yaml: string; document: unknown };
@@ -157,6 +161,8 @@ export function routes(app: Express, deps: RouteDeps): void {
     res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
   });
 
+  operationRoutes(app, deps.operations);
+
   app.get('/openapi.yaml', (_req, res) => {
     res.type('application/yaml').send(deps.contract.yaml);
   });
@@ -168,5 +174,55 @@ export function routes(app: Express, deps: RouteDeps): void {
   app.get('/health', async (_req, res) => {
     await store.ping();
     res.status(200).json({ status: 'ok', database: databaseKind });
+  });
+}
+
+/** The operations API (issue 12): look up, list, count, pause, cancel, replay, purge. */
+function operationRoutes(app: Express, operations: Operations): void {
+  app.get<Path<'listJobs'>, unknown, Body<'listJobs'>, Query<'listJobs'>>('/v1/jobs', async (req, res) => {
+    const { queue, status, limit, cursor } = req.query;
+    res.status(200).json(await operations.listJobs(queue, status, limit ?? 100, cursor));
+  });
+
+  app.get('/v1/queues', async (_req, res) => {
+    res.status(200).json(await operations.queues());
+  });
+
+  app.get<Path<'getQueue'>>('/v1/queues/:queue', async (req, res) => {
+    res.status(200).json(await operations.queue(req.params.queue));
+  });
+
+  app.post<Path<'pauseQueue'>>('/v1/queues/:queue/pause', async (req, res) => {
+    res.status(200).json(await operations.pause(req.params.queue));
+  });
+
+  app.post<Path<'resumeQueue'>>('/v1/queues/:queue/resume', async (req, res) => {
+    res.status(200).json(await operations.resume(req.params.queue));
+  });
+
+  // Before the GET of the same path: Express would answer a HEAD with the GET's handler.
+  app.head<Path<'jobExists'>>('/v1/queues/:queue/jobs/:id', async (req, res) => {
+    res.status((await operations.jobExists(req.params.queue, req.params.id)) ? 200 : 404).end();
+  });
+
+  app.get<Path<'getJob'>>('/v1/queues/:queue/jobs/:id', async (req, res) => {
+    res.status(200).json(await operations.job(req.params.queue, req.params.id));
+  });
+
+  app.delete<Path<'cancelJob'>>('/v1/queues/:queue/jobs/:id', async (req, res) => {
+    await operations.cancel(req.params.queue, req.params.id);
+    res.status(204).end();
+  });
+
+  app.post<Path<'retryJob'>>('/v1/queues/:queue/jobs/:id/retry', async (req, res) => {
+    res.status(200).json(await operations.retry(req.params.queue, req.params.id));
+  });
+
+  app.post<Path<'retryFailedJobs'>, unknown, Body<'retryFailedJobs'>, Query<'retryFailedJobs'>>('/v1/queues/:queue/failed/retry', async (req, res) => {
+    res.status(200).json(await operations.retryFailed(req.params.queue, req.query.failed_before));
+  });
+
+  app.delete<Path<'purgeFailedJobs'>, unknown, Body<'purgeFailedJobs'>, Query<'purgeFailedJobs'>>('/v1/queues/:queue/failed', async (req, res) => {
+    res.status(200).json(await operations.purgeFailed(req.params.queue, req.query.failed_before));
   });
 }

@@ -12,6 +12,7 @@ import { Idempotency } from './idempotency.js';
 import { LongPoll } from './long-poll.js';
 import { notify } from './sql/notify.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
+import { Operations } from './operations.js';
 import { Store } from './store.js';
 
 export interface RelayServer {
@@ -54,10 +55,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     idempotency,
     coalesce: !config.disabled.has('coalescing'),
   });
+  const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({
     store,
+    operations,
     longPoll,
     databaseKind: db.kind,
     limits: config,
@@ -83,7 +86,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   // part of it (it is spent answering), so neither bounds the 60 s wait.
   server.headersTimeout = 20_000;
   server.requestTimeout = 120_000;
-  const reaper = startReaper(store, config.reapInterval, logger);
+  const reaper = startReaper(store, operations, config.reapInterval, logger);
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 

@@ -1,5 +1,5 @@
 import type { Queryable, Statement } from '../db/index.js';
-import { LEASE_END, NEW_RUN_ID } from './rules.js';
+import { LEASE_END, NEW_RUN_ID, notPaused } from './rules.js';
 import { toLeasedJob, type LeasedRow } from './rows.js';
 import type { LeasedJob } from '../jobs.js';
 
@@ -24,7 +24,7 @@ const ENQUEUE_EACH: Statement = {
   name: 'relay_enqueue_each',
   // Params: $1 the jobs as a JSON array, $2 the 1-based positions of those to store already
   // leased (handed to a waiting request). A position is leased only when its queue has no
-  // older job ready (FIFO: that one would be claimed first). A (queue, id) that exists or
+  // older job ready (FIFO: that one would be claimed first) and is not paused. A (queue, id) that exists or
   // repeats is skipped, the first wins. Returns (queue, id) of each job stored, and the
   // delivery of each one leased (payload and state only for those).
   text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, run_id, attempt, lease_expires_at)
@@ -37,6 +37,7 @@ const ENQUEUE_EACH: Statement = {
            CROSS JOIN LATERAL (
              SELECT CASE WHEN j.ord = ANY($2::bigint[]) THEN NOT EXISTS (
                       SELECT 1 FROM relay_jobs w WHERE w.queue = j.queue AND w.run_id IS NULL AND w.run_at <= now())
+                      AND ${notPaused('j.queue')}
                     ELSE false END AS leased) h
            ORDER BY j.ord
            ON CONFLICT DO NOTHING

@@ -1,6 +1,6 @@
 import type { Queryable, Statement } from '../db/index.js';
 import type { LeasedJob } from '../jobs.js';
-import { DELIVERED_COLUMNS, LEASE_END, NEW_RUN_ID } from './rules.js';
+import { DELIVERED_COLUMNS, LEASE_END, NEW_RUN_ID, notPaused } from './rules.js';
 import { toLeasedJob, type LeasedRow } from './rows.js';
 
 export const NEXT: Statement = {
@@ -8,10 +8,11 @@ export const NEXT: Statement = {
   // Params: $1 queue, $2 how many. Claims up to $2 waiting jobs whose run_at has come, oldest
   // run_at first, then in enqueue order. The CTE with LIMIT ... FOR UPDATE SKIP LOCKED fixes
   // the set first; without it the planner may run the sub-select per row and claim more than
-  // the limit (relay-rs 0.5.2). Returns the deliveries in that order.
+  // the limit (relay-rs 0.5.2). A paused queue leases nothing. Returns the deliveries in that
+  // order.
   text: `WITH picked AS (
            SELECT queue, id FROM relay_jobs
-           WHERE queue = $1 AND run_id IS NULL AND run_at <= now()
+           WHERE queue = $1 AND run_id IS NULL AND run_at <= now() AND ${notPaused('$1')}
            ORDER BY run_at, seq
            LIMIT $2
            FOR UPDATE SKIP LOCKED

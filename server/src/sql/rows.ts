@@ -1,4 +1,4 @@
-import type { FailedJob, LeasedJob } from '../jobs.js';
+import type { FailedJob, JobDetails, LeasedJob } from '../jobs.js';
 import { formatTimestamp } from '../time.js';
 
 /** Rows as the statements return them (timestamps as text, see db/), and their API shapes. */
@@ -38,6 +38,37 @@ export function toFailedJob(r: FailedRow): FailedJob {
     },
     r.state,
   );
+}
+
+/** A job as sql/rules.ts LIVE_DETAILS and FAILED_DETAILS select it. */
+export interface DetailsRow {
+  id: string;
+  queue: string;
+  status: JobDetails['status'];
+  timeout: number;
+  max_retries: number;
+  retries: number;
+  attempts: number;
+  payload: unknown;
+  state: unknown;
+  run_at: string;
+  enqueued_at: string;
+  run_id: string | null;
+  lease_expires_at: string | null;
+  reason: string | null;
+  failed_at: string | null;
+}
+
+export function toJobDetails(r: DetailsRow): JobDetails {
+  const job: JobDetails = {
+    id: r.id, queue: r.queue, status: r.status, timeout: r.timeout, max_retries: r.max_retries, retries: r.retries, attempts: r.attempts,
+    payload: r.payload, run_at: formatTimestamp(r.run_at), enqueued_at: formatTimestamp(r.enqueued_at),
+  };
+  if (r.run_id !== null) job.run_id = r.run_id;
+  if (r.lease_expires_at !== null) job.lease_expires_at = formatTimestamp(r.lease_expires_at);
+  if (r.reason !== null) job.reason = r.reason;
+  if (r.failed_at !== null) job.failed_at = formatTimestamp(r.failed_at);
+  return withState(job, r.state);
 }
 
 /** A JSON parameter: jsonb columns take JSON text. */
