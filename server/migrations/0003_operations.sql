@@ -64,6 +64,26 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- TRUNCATE (by hand, or a test's reset) fires no DELETE trigger: take the counts to zero.
+CREATE FUNCTION relay_count_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO relay_queue_count_deltas (queue, pending, in_flight, failed)
+  SELECT queue,
+         CASE WHEN TG_TABLE_NAME = 'relay_jobs' THEN -sum(pending) ELSE 0 END,
+         CASE WHEN TG_TABLE_NAME = 'relay_jobs' THEN -sum(in_flight) ELSE 0 END,
+         CASE WHEN TG_TABLE_NAME = 'relay_failed_jobs' THEN -sum(failed) ELSE 0 END
+  FROM (SELECT queue, pending, in_flight, failed FROM relay_queue_counts
+        UNION ALL
+        SELECT queue, pending, in_flight, failed FROM relay_queue_count_deltas) c
+  GROUP BY queue;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER relay_jobs_count_truncate AFTER TRUNCATE ON relay_jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION relay_count_truncate();
+CREATE TRIGGER relay_failed_jobs_count_truncate AFTER TRUNCATE ON relay_failed_jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION relay_count_truncate();
+
 CREATE TRIGGER relay_jobs_count_insert AFTER INSERT ON relay_jobs
   REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION relay_count_jobs();
 CREATE TRIGGER relay_jobs_count_update AFTER UPDATE ON relay_jobs

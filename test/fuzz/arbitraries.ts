@@ -711,22 +711,54 @@ function mutationFor(op: Operation, ctx: FuzzContext): fc.Arbitrary<Mutation> {
   return fc.oneof(...options);
 }
 
+/**
+ * A templated path filled in, each parameter percent-encoded. The operations that take a queue
+ * in their path (pause, cancel, replay, purge) act on queues of their own, never on the ones
+ * whose jobs the ledger reconciles at the end: a cancel or purge there would make an accepted
+ * job vanish on purpose.
+ */
+function filledPath(op: Operation, ctx: FuzzContext): fc.Arbitrary<string> {
+  if (op.pathParams.length === 0) return fc.constant(op.path);
+  const values = op.pathParams.map((p) =>
+    p.schema.$name === 'QueueName'
+      ? weighted(
+          [4, fc.constantFrom(`${ctx.prefix}-ops-0`, `${ctx.prefix}-ops-1`)],
+          [1, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).map((s) => `${ctx.prefix}-ops-${s}`)],
+          [1, fc.constantFrom('x'.repeat(256), '\u0000', '')],
+        )
+      : weighted([4, valueFor(p.schema, ctx) as fc.Arbitrary<string>], [1, fc.constantFrom('\u0000', '\uD800x', '')]),
+  );
+  return fc.tuple(...values).map((filled) => {
+    let i = 0;
+    return op.path.replace(/\{[^}]+\}/g, () => {
+      const v = filled[i++]!;
+      // A lone surrogate cannot be percent-encoded as UTF-8: sent as a malformed escape instead.
+      try {
+        return v === '' ? '' : encodeURIComponent(v);
+      } catch {
+        return '%ED%A0%80x';
+      }
+    });
+  });
+}
+
 function operationRequest(op: Operation, ctx: FuzzContext): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({
+      path: filledPath(op, ctx),
       query: validQuery(op, ctx),
       body: validBody(op, ctx),
       mutations: fc.array(mutationFor(op, ctx), { maxLength: 2, depthIdentifier: 'mutations' }),
       raw: fc.boolean(),
     })
-    .map(({ query, body, mutations, raw }) => {
+    .map(({ path, query, body, mutations, raw }) => {
       const draft: Draft = {
         op,
         query: [...query],
         body,
         headers: body ? [['Content-Type', 'application/json']] : [],
         method: op.method,
-        path: op.path,
+        path,
         wire: raw ? { via: 'raw', framing: 'length' } : { via: 'fetch' },
         mutations: [],
       };

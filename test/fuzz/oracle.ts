@@ -175,6 +175,19 @@ export function violation(schema: Schema, value: unknown, at = ''): string | und
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
+/** A templated path's parameters, percent-decoded, against their schemas. */
+function judgePath(op: Operation, raw: string[], f: Findings): void {
+  op.pathParams.forEach((p, i) => {
+    let value: string;
+    try {
+      value = decodeURIComponent(raw[i]!);
+    } catch {
+      return f.refuse(400, `path parameter ${p.name} is not valid percent-encoded UTF-8`);
+    }
+    f.violated(violation(p.schema, value, `/path/${p.name}`));
+  });
+}
+
 function judgeQuery(op: Operation, rawQuery: string, f: Findings): void {
   const query = querystring.parse(rawQuery);
   const declaredNames = new Set(op.query.map((p) => p.name));
@@ -204,6 +217,8 @@ function judgeQuery(op: Operation, rawQuery: string, f: Findings): void {
     }
     f.violated(violation(p.schema, value, `/query/${p.name}`));
   }
+  // A cursor is opaque: only the server knows which ones it gave (and for which status).
+  if (op.id === 'listJobs' && typeof query.cursor === 'string') f.unsure('a page cursor the server may not have given');
 }
 
 const FINE_TYPES = /^application\/json(\s*;\s*charset\s*=\s*"?utf-8"?)?$/i;
@@ -309,12 +324,13 @@ export function judge(r: Rendered, limits: Limits): Verdict {
   const q = r.target.indexOf('?');
   const path = q < 0 ? r.target : r.target.slice(0, q);
   const rawQuery = q < 0 ? '' : r.target.slice(q + 1);
-  const { op, pathKnown, variant } = routeOf(r.method, path);
+  const { op, pathKnown, variant, params } = routeOf(r.method, path);
   // A path that differs from the document's only by case or a trailing slash is no path of it.
   if (!pathKnown) f.refuse(404, variant ? `${path} is not ${path.toLowerCase()}: paths are exact` : `no path ${path}`);
   else if (!op) f.refuse(405, `${r.method} on ${path}`);
   else {
     if (op.path !== path) f.unsure(`${path} is ${op.path} but for case or a trailing slash`);
+    judgePath(op, params, f);
     judgeQuery(op, rawQuery, f);
     judgeBody(op, r, limits, f);
   }

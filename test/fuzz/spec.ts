@@ -43,6 +43,8 @@ export interface Operation {
   method: string;
   path: string;
   query: Parameter[];
+  /** The parameters of a templated path (`/v1/queues/{queue}`), in the path's order. */
+  pathParams: Parameter[];
   body?: { required: boolean; schema: Schema };
   /** By status code ('202') or 'default'. */
   responses: Map<string, ResponseSpec>;
@@ -94,6 +96,10 @@ function load(): { doc: Node; operations: Operation[] } {
         method: method.toUpperCase(),
         path,
         query: params.filter((p) => p.in === 'query').map((p) => ({ name: p.name, required: p.required === true, schema: p.schema ?? {} })),
+        pathParams: [...path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => {
+          const p = params.find((q) => q.in === 'path' && q.name === name);
+          return { name: name!, required: true, schema: p?.schema ?? {} };
+        }),
         body: body ? { required: body.required === true, schema: body.content?.['application/json']?.schema ?? {} } : undefined,
         responses,
       });
@@ -136,12 +142,26 @@ export function operation(id: string): Operation {
  * slash, and the server answers such aliases as the path itself, so they are judged by its
  * contract too.
  */
-export function routeOf(method: string, path: string): { op?: Operation; pathKnown: boolean; variant: boolean } {
+export function routeOf(method: string, path: string): { op?: Operation; pathKnown: boolean; variant: boolean; params: string[] } {
   // Exactly the document's paths: the server routes neither by case nor past a trailing slash.
-  const onPath = operations.filter((o) => o.path === path);
+  // A template's parameter is one whole segment, as sent (percent-encoded).
+  const onPath = operations.filter((o) => o.path === path || (o.pathParams.length > 0 && templateOf(o.path).test(path)));
   const normal = path.toLowerCase().replace(/(.)\/$/, '$1');
-  const variant = onPath.length === 0 && operations.some((o) => o.path.toLowerCase() === normal);
-  return { op: onPath.find((o) => o.method === method), pathKnown: onPath.length > 0, variant };
+  const variant = onPath.length === 0 && operations.some((o) => o.path.toLowerCase() === normal || (o.pathParams.length > 0 && templateOf(o.path).test(normal)));
+  const op = onPath.find((o) => o.method === method);
+  const params = op && op.pathParams.length > 0 ? templateOf(op.path).exec(path)!.slice(1) : [];
+  return { op, pathKnown: onPath.length > 0, variant, params };
+}
+
+const templates = new Map<string, RegExp>();
+/** A templated path as a pattern with one group per parameter. */
+function templateOf(path: string): RegExp {
+  let re = templates.get(path);
+  if (!re) {
+    re = new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '([^/]+)')}$`);
+    templates.set(path, re);
+  }
+  return re;
 }
 
 /** Whether openapi.yaml declares this status for op, by its own code or by a `default`. */
