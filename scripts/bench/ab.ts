@@ -1,5 +1,6 @@
 /**
  * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]
+ * npm run bench:ab -- --against <git ref> [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
  * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
@@ -11,10 +12,17 @@
  *   coalesced paths), in jobs per second.
  * `idempotency-keys` is the client's, not the server's: "on" sends an Idempotency-Key with every
  * write (the client's default), "off" sends none (issue 19: keyed throughput >= 0.8 of unkeyed).
+ * `--against <ref>`: this build ("on") against the server of an earlier commit ("off"), built in
+ * a worktree of its own under the system's temporary directory (this checkout's node_modules),
+ * each on a database of its own (the URL's name, and that name with `_against`), the client
+ * sending no Idempotency-Key to either, so that both do the same work (issue 11: a change of
+ * structure must leave no figure worse beyond the run-to-run spread).
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -28,10 +36,11 @@ const flag = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const optimisation = flag('--optimisation') ?? '';
+const against = flag('--against');
+const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
 const clientSide = optimisation === 'idempotency-keys';
-if (!['hand-off', 'known-empty', 'coalescing', 'idempotency-keys'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]');
+if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys | --against <git ref> [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -40,15 +49,45 @@ const latencySeconds = quick ? 2 : 10;
 const rate = 200;
 const jobs = quick ? 1_000 : 10_000;
 
+/** A checkout of `ref` with its server built, for `--against`. */
+function buildAgainst(ref: string): string {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: root, encoding: 'utf8' }).trim();
+  const dir = join(tmpdir(), `relay-ab-${sha}`);
+  if (!existsSync(join(dir, 'server', 'dist', 'bin.js'))) {
+    rmSync(dir, { recursive: true, force: true });
+    execFileSync('git', ['worktree', 'prune'], { cwd: root });
+    execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: root, stdio: 'inherit' });
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], { cwd: dir, stdio: 'inherit' });
+  }
+  return dir;
+}
+
 const url = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
-const dbName = new URL(url).pathname.slice(1);
-await ensureDatabase(url);
 const admin = new pg.Client(adminUrl(url));
 await admin.connect();
-const db = new pg.Client(url);
-await db.connect();
-// A server's start migrates the database: the phases below empty its tables first.
-await (await ServerProcess.start({ databaseUrl: url, maxConnections: 2 })).stop();
+
+interface Side {
+  url: string;
+  dbName: string;
+  db: pg.Client;
+  root: string | undefined;
+}
+
+async function side(sideUrl: string, root: string | undefined): Promise<Side> {
+  await ensureDatabase(sideUrl);
+  const db = new pg.Client(sideUrl);
+  await db.connect();
+  // A server's start migrates the database: the phases below empty its tables first.
+  await (await ServerProcess.start({ databaseUrl: sideUrl, maxConnections: 2, root })).stop();
+  return { url: sideUrl, dbName: new URL(sideUrl).pathname.slice(1), db, root };
+}
+
+const againstUrl = new URL(url);
+againstUrl.pathname = `${againstUrl.pathname}_against`;
+const onSide = await side(url, undefined);
+const offSide = against ? await side(againstUrl.toString(), buildAgainst(against)) : onSide;
 
 type Variant = 'on' | 'off';
 interface Sample {
@@ -61,15 +100,16 @@ interface Sample {
 const samples: Record<Variant, Sample[]> = { on: [], off: [] };
 
 async function measure(variant: Variant): Promise<Sample> {
-  const env: Record<string, string> = variant === 'off' && !clientSide ? { RELAY_BENCH_DISABLE: optimisation } : {};
-  const relayOptions = { idempotencyKeys: !(clientSide && variant === 'off') };
+  const env: Record<string, string> = variant === 'off' && !clientSide && !against ? { RELAY_BENCH_DISABLE: optimisation } : {};
+  const relayOptions = { idempotencyKeys: against ? false : !(clientSide && variant === 'off') };
+  const { db, dbName, url: databaseUrl, root } = variant === 'on' ? onSide : offSide;
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
   const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number }> => {
     await truncate(db);
     await prepare?.();
     await flushOwnStats(db);
     const before = await readXacts(admin, dbName);
-    const server = await ServerProcess.start({ databaseUrl: url, maxConnections: 10, env });
+    const server = await ServerProcess.start({ databaseUrl, maxConnections: 10, env, root });
     let result: T;
     try {
       result = await phase(new Relay(server.url, relayOptions));
@@ -103,7 +143,8 @@ for (let i = 0; i < runs; i++) {
     console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
   }
 }
-await db.end();
+await onSide.db.end();
+if (offSide !== onSide) await offSide.db.end();
 await admin.end();
 
 const keys = ['p50', 'p99', 'statementsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
@@ -130,7 +171,7 @@ const rows: Array<[string, (typeof keys)[number], number]> = [
 const md = [
   `# A/B: ${optimisation} (${when}, commit ${commit}, ${runs} run(s), medians (min–max))`,
   '',
-  `| figure | with ${optimisation} | without | ratio with/without |`,
+  against ? `| figure | this build (${commit}) | ${against} | ratio this/${against} |` : `| figure | with ${optimisation} | without | ratio with/without |`,
   '|---|---|---|---|',
   ...rows.map(([label, k, d]) => `| ${label} | ${fmt(summary.on[k], d)} | ${fmt(summary.off[k], d)} | ${(summary.on[k].median / summary.off[k].median).toFixed(2)} |`),
   '',

@@ -11,22 +11,24 @@ import { fileURLToPath } from 'node:url';
 import { processCpuSeconds } from './db.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-let bin: string | undefined;
+const bins = new Map<string, string>();
 
 /**
  * Copies the built server (dist, migrations, package.json, openapi.yaml) to a directory of
  * its own, once, and runs every server of the bench from there: a `tsc -b` elsewhere in the
  * repository during the run (a test suite) must not change the server between phases.
  */
-function snapshotBin(): string {
-  if (bin) return bin;
+function snapshotBin(root = ROOT): string {
+  const known = bins.get(root);
+  if (known) return known;
   const dir = mkdtempSync(join(tmpdir(), 'relay-bench-server-'));
   mkdirSync(join(dir, 'server'));
-  for (const part of ['dist', 'migrations', 'package.json']) cpSync(join(ROOT, 'server', part), join(dir, 'server', part), { recursive: true });
-  cpSync(join(ROOT, 'openapi.yaml'), join(dir, 'openapi.yaml'));
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  for (const part of ['dist', 'migrations', 'package.json']) cpSync(join(root, 'server', part), join(dir, 'server', part), { recursive: true });
+  cpSync(join(root, 'openapi.yaml'), join(dir, 'openapi.yaml'));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  bin = join(dir, 'server', 'dist', 'bin.js');
+  const bin = join(dir, 'server', 'dist', 'bin.js');
+  bins.set(root, bin);
   return bin;
 }
 
@@ -48,6 +50,8 @@ export interface ServerOptions {
   nodeArgs?: string[];
   /** Extra environment, e.g. RELAY_BENCH_DISABLE for an A/B. */
   env?: Record<string, string>;
+  /** The checkout whose built server runs (an A/B against an earlier commit); default this one. */
+  root?: string;
 }
 
 /** Servers still running: killed if the bench exits without stopping them (an error). */
@@ -75,7 +79,7 @@ export class ServerProcess {
   }
 
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const bin = snapshotBin();
+    const bin = snapshotBin(options.root);
     const child = spawn(process.execPath, [...shebangFlags(bin), ...(options.nodeArgs ?? []), bin], {
       env: {
         ...process.env,
