@@ -102,17 +102,20 @@ async function cursorAfter(status: string, skip: number): Promise<string> {
   const res = await fetch(`${server.url}/v1/jobs?queue=${q}&status=${status}&limit=${skip}`);
   return ((await res.json()) as { next_cursor: string }).next_cursor;
 }
-const deepWaiting = await cursorAfter('waiting', 1000);
-const deepFailed = await cursorAfter('failed', 50);
+// Deep pages: past the first tenth of the waiting jobs, and half the failed ones.
+const deepSkip = Math.max(1, Math.min(1000, Math.floor(waiting / 10)));
+const failedSkip = Math.max(1, Math.floor(failed / 2));
+const deepWaiting = await cursorAfter('waiting', deepSkip);
+const deepFailed = await cursorAfter('failed', failedSkip);
 
 const probes: Array<[string, string]> = [
   ['GET /v1/queues (all 100)', '/v1/queues'],
   ['GET /v1/queues/{queue}', `/v1/queues/${q}`],
   ['GET /v1/jobs waiting, first page of 100', `/v1/jobs?queue=${q}&status=waiting&limit=100`],
-  ['GET /v1/jobs waiting, page after 1000', `/v1/jobs?queue=${q}&status=waiting&limit=100&cursor=${deepWaiting}`],
+  [`GET /v1/jobs waiting, page after ${deepSkip}`, `/v1/jobs?queue=${q}&status=waiting&limit=100&cursor=${deepWaiting}`],
   ['GET /v1/jobs scheduled, first page of 100', `/v1/jobs?queue=${q}&status=scheduled&limit=100`],
   ['GET /v1/jobs in_flight, first page of 100', `/v1/jobs?queue=${q}&status=in_flight&limit=100`],
-  ['GET /v1/jobs failed, page after 50', `/v1/jobs?queue=${q}&status=failed&limit=50&cursor=${deepFailed}`],
+  [`GET /v1/jobs failed, page after ${failedSkip}`, `/v1/jobs?queue=${q}&status=failed&limit=50&cursor=${deepFailed}`],
   ['GET /v1/queues/{queue}/jobs/{id}', `/v1/queues/${q}/jobs/w5000`],
 ];
 
@@ -155,7 +158,7 @@ async function explain(title: string, text: string, params: unknown[]) {
 }
 await explain('queue summaries, all queues', queueStatements.QUEUE_SUMMARIES.text, [null]);
 const position = JSON.parse(Buffer.from(deepWaiting, 'base64url').toString()) as { runAt: string; seq: string };
-await explain('waiting jobs, page after 1000', listStatements.LIST_WAITING.text, [q, position.runAt, position.seq, 100]);
+await explain(`waiting jobs, page after ${deepSkip}`, listStatements.LIST_WAITING.text, [q, position.runAt, position.seq, 100]);
 
 await server.stop();
 await db.end();
