@@ -4,7 +4,7 @@ import type { JobDetails, JobPage, JobStatus, PurgeFailedResult, QueueSummary, R
 import { cancelJob } from './sql/cancel.js';
 import { findJob } from './sql/job-details.js';
 import { listJobs, type PagePosition } from './sql/list-jobs.js';
-import { foldCountDeltas } from './sql/queue-counts.js';
+import { foldCountDeltas, pruneEmptyCounts } from './sql/queue-counts.js';
 import { pauseQueue, queueSummaries, queueSummary, resumeQueue } from './sql/queues.js';
 import { purgeFailedBatch, purgeRetainedBatch, retryFailedBatch, retryFailedJob } from './sql/replay.js';
 import { parseRfc3339 } from './time.js';
@@ -137,6 +137,7 @@ export class Operations {
       done.deltasFolded += n;
       if (n < BATCH * 10) break;
     }
+    await pruneEmptyCounts(this.db, BATCH);
     if (this.options.failedRetentionSeconds > 0) {
       for (let i = 0; i < maxBatches; i++) {
         const n = await purgeRetainedBatch(this.db, this.options.failedRetentionSeconds, BATCH);

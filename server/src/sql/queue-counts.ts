@@ -20,6 +20,21 @@ const FOLD_COUNT_DELTAS: Statement = {
          SELECT count(*)::int AS moved FROM moved`,
 };
 
+const PRUNE_EMPTY_COUNTS: Statement = {
+  name: 'relay_prune_empty_counts',
+  // Params: $1 how many at the most. Deletes the counts of queues that hold nothing (a queue
+  // name used once must not stay forever). SKIP LOCKED: a count a fold is updating is left for
+  // the next run; a fold that comes after inserts the queue's row anew. Returns how many.
+  text: `DELETE FROM relay_queue_counts WHERE queue IN (
+           SELECT queue FROM relay_queue_counts WHERE pending = 0 AND in_flight = 0 AND failed = 0
+           LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+};
+
+/** Deletes up to `limit` counts of queues that hold nothing; returns how many. */
+export async function pruneEmptyCounts(db: Queryable, limit: number): Promise<number> {
+  return (await db.query(PRUNE_EMPTY_COUNTS, [limit])).rowCount;
+}
+
 /** Folds up to `limit` count deltas into the per-queue counts; returns how many. */
 export async function foldCountDeltas(db: Queryable, limit: number): Promise<number> {
   const { rows } = await db.query<{ moved: number }>(FOLD_COUNT_DELTAS, [limit]);
