@@ -154,7 +154,7 @@ export function routes(app: Express, deps: RouteDeps): void {
 
   app.get<ParamsDictionary, unknown, Body<'listFailed'>, Query<'listFailed'>>('/v1/failed', async (req, res) => {
     const { queue, job_id, limit } = req.query;
-    res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
+    res.status(200).json(await store.listFailed(queue, job_id, Math.min(limit ?? 100, limits.maxPageSize)));
   });
 
   app.get('/openapi.yaml', (_req, res) => {
