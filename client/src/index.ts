@@ -17,6 +17,8 @@ export {
   ValidationError,
   JobNotFoundError,
   RouteNotFoundError,
+  UnauthorizedError,
+  ForbiddenError,
   JobExistsError,
   PayloadTooLargeError,
   PermanentError,
