@@ -18,6 +18,11 @@ function bytesOf(record: Record<string, unknown>, fields: KeyFields['query']): n
   return bytes;
 }
 
+/** The field a refusal names: the id, as job-rules.ts does, else the queue. */
+function blamed(fields: KeyFields['query']): string {
+  return (fields.find((f) => f.part === 'id') ?? fields[0]!).name;
+}
+
 function refuse(bytes: number, max: number, path: string): never {
   throw new BadRequestError(`a job's queue and id take ${bytes} bytes of UTF-8 together; at most ${max} are accepted`, [
     { path, message: `queue and id together must not exceed ${max} bytes of UTF-8` },
@@ -27,22 +32,22 @@ function refuse(bytes: number, max: number, path: string): never {
 export function checkQueryKeys(query: Record<string, unknown>, keys: KeyFields, max: number): void {
   if (keys.query.length === 0) return;
   const bytes = bytesOf(query, keys.query);
-  if (bytes > max) refuse(bytes, max, `/query/${keys.query[keys.query.length - 1]!.name}`);
+  if (bytes > max) refuse(bytes, max, `/query/${blamed(keys.query)}`);
 }
 
 export function checkBodyKeys(body: unknown, keys: KeyFields, max: number): void {
   if (keys.body.length === 0 || typeof body !== 'object' || body === null) return;
   const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  const last = keys.body[keys.body.length - 1]!.name;
+  const field = blamed(keys.body);
   if (!Array.isArray(body)) {
     if (!isRecord(body)) return;
     const bytes = bytesOf(body, keys.body);
-    if (bytes > max) refuse(bytes, max, `/body/${last}`);
+    if (bytes > max) refuse(bytes, max, `/body/${field}`);
     return;
   }
   for (const [i, element] of body.entries()) {
     if (!isRecord(element)) continue;
     const bytes = bytesOf(element, keys.body);
-    if (bytes > max) refuse(bytes, max, `/body/${i}/${last}`);
+    if (bytes > max) refuse(bytes, max, `/body/${i}/${field}`);
   }
 }
