@@ -111,7 +111,6 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 export class Contract {
   private readonly routes: Array<{ pattern: RegExp; method: string; facts: OperationFacts }> = [];
   private readonly exact = new Map<string, OperationFacts>();
-  private readonly all: Array<{ method: string; path: string; facts: OperationFacts }> = [];
 
   constructor(
     readonly document: Node,
@@ -130,7 +129,6 @@ export class Contract {
         const upper = method.toUpperCase();
         const access = accessOf(operation.security ?? fallback, `${upper} ${path}`);
         const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve, access);
-        this.all.push({ method: upper, path, facts });
         if (path.includes('{')) {
           const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
           this.routes.push({ pattern: new RegExp(`^${source}$`), method: upper, facts });
@@ -169,11 +167,6 @@ export class Contract {
       found = true;
     }
     return found && !this.routes.some((r) => r.pattern.test(path));
-  }
-
-  /** Every operation, with the path as openapi.yaml writes it. */
-  operations(): Array<{ method: string; path: string; facts: OperationFacts }> {
-    return this.all;
   }
 
   private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node, access: Access): OperationFacts {
