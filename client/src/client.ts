@@ -29,6 +29,14 @@ export interface RelayClientOptions {
   Request?: ClientOptions['Request'];
   /** Headers sent with every request (e.g. authorization for a proxy in front of relay). */
   headers?: ClientOptions['headers'];
+  /**
+   * The server's token for this client's role, sent as `Authorization: Bearer <token>` on every
+   * request. A server with tokens answers a missing or unknown one with UnauthorizedError and
+   * a role that may not call the operation with ForbiddenError; neither is retried. Use
+   * https:// (a TLS proxy in front of relay) wherever the network is not trusted: the token
+   * travels in every request.
+   */
+  token?: string;
   /** How retryable errors are retried; `false` turns retries off. */
   retry?: RetryOptions | false;
   /** Per attempt, in ms; 0 disables it. Default 30 000. */
@@ -137,6 +145,16 @@ function checkedBaseUrl(baseUrl: string): string {
   return baseUrl;
 }
 
+/** The Authorization header of a token, checked now: a token a header cannot carry would fail every call. */
+function checkedToken(token: string | undefined): { Authorization: string } | undefined {
+  if (token === undefined) return undefined;
+  if (typeof token !== 'string' || !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+    // The token itself is left out of the message: it would end up in logs.
+    throw new TypeError('RelayClient: token must be a non-empty string of letters, digits and - . _ ~ + / (then = only)');
+  }
+  return { Authorization: `Bearer ${token}` };
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size must be a positive integer, got ${size}`);
   const out: T[][] = [];
@@ -156,6 +174,7 @@ export class RelayClient<P = unknown, S = unknown> {
   readonly #maxBatchSize: number;
   readonly #maxCompleteBatchSize: number;
   readonly #idempotencyKeys: boolean;
+  readonly #authorization: { Authorization: string } | undefined;
 
   constructor(options: RelayClientOptions) {
     this.baseUrl = checkedBaseUrl(options.baseUrl);
@@ -165,6 +184,7 @@ export class RelayClient<P = unknown, S = unknown> {
     this.#maxBatchSize = options.maxBatchSize ?? MAX_ENQUEUE_BATCH;
     this.#maxCompleteBatchSize = options.maxCompleteBatchSize ?? MAX_COMPLETE_BATCH;
     this.#idempotencyKeys = options.idempotencyKeys ?? true;
+    this.#authorization = checkedToken(options.token);
   }
 
   /**
@@ -193,7 +213,9 @@ export class RelayClient<P = unknown, S = unknown> {
   ): Promise<FetchResponse<NonNullable<paths[Path][M]>, Init, `${string}/${string}`>['data']> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const request = this.#api.request as (method: M, path: Path, init: Init & { signal: AbortSignal }) => Promise<FetchResult<unknown>>;
-    return send((signal) => request(method, path, { ...init, signal }), {
+    // Per request, over the client's headers (openapi-fetch merges them; undefined adds nothing).
+    const headers = this.#authorization;
+    return send((signal) => request(method, path, { ...init, headers, signal } as Init & { signal: AbortSignal }), {
       method: method.toUpperCase(),
       path,
       // As openapi-fetch joins them.

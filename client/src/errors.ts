@@ -107,6 +107,22 @@ export class RouteNotFoundError extends RelayError {
   static override readonly [KIND]: string = 'RouteNotFoundError';
 }
 
+/**
+ * 401: the server has tokens and this call sent none, or one it does not know (check the
+ * client's `token`). Never retried: the same token would be refused again.
+ */
+export class UnauthorizedError extends RelayError {
+  static override readonly [KIND]: string = 'UnauthorizedError';
+}
+
+/**
+ * 403 with the server's `forbidden` problem: the token is valid but its role may not call this
+ * operation (a producer's token on a worker's call). Never retried.
+ */
+export class ForbiddenError extends RelayError {
+  static override readonly [KIND]: string = 'ForbiddenError';
+}
+
 /** 409: a job with this (queue, id) is already waiting or in flight. */
 export class JobExistsError extends RelayError {
   static override readonly [KIND]: string = 'JobExistsError';
@@ -152,6 +168,7 @@ export const JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:job-not-found';
 /** A replay of a job with no kept failure: a JobNotFoundError too. */
 export const FAILED_JOB_NOT_FOUND_TYPE = 'urn:relay-ts:problem:failed-job-not-found';
 const KEY_IN_USE_TYPE = 'urn:relay-ts:problem:idempotency-key-in-use';
+const FORBIDDEN_TYPE = 'urn:relay-ts:problem:forbidden';
 
 function asProblem(body: unknown): Problem | undefined {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Problem) : undefined;
@@ -190,6 +207,12 @@ export function toRelayError(failure: Failure, context: RequestContext): RelayEr
   switch (status) {
     case 400:
       return new ValidationError(message, init);
+    case 401:
+      return new UnauthorizedError(message, init);
+    case 403:
+      // A 403 for a Host or Origin (forbidden-host, forbidden-origin) is no matter of tokens.
+      if (problem?.type === FORBIDDEN_TYPE) return new ForbiddenError(message, init);
+      return new RelayError(message, init);
     case 404:
       if (problem?.type === JOB_NOT_FOUND_TYPE || problem?.type === FAILED_JOB_NOT_FOUND_TYPE) return new JobNotFoundError(message, init);
       return new RouteNotFoundError(

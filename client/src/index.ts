@@ -19,6 +19,8 @@ export {
   ValidationError,
   JobNotFoundError,
   RouteNotFoundError,
+  UnauthorizedError,
+  ForbiddenError,
   JobExistsError,
   PayloadTooLargeError,
   PermanentError,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RequestLimits } from './config.js';
 import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
 import type { ConnectionCap } from './http/connections.js';
+import { auth, type AuthToken } from './http/auth.js';
 import { Contract, specPath } from './http/contract.js';
 import { intake } from './http/intake.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
@@ -28,6 +29,8 @@ export interface AppOptions {
   logger: Logger;
   /** Which Host and Origin headers are answered (http/origin-guard.ts). */
   guard: OriginGuardOptions;
+  /** Tokens and their roles (http/auth.ts); none: every operation is open. */
+  tokens: readonly AuthToken[];
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -61,7 +64,17 @@ export function createApp(options: AppOptions): Express {
   app.use(originGuard(options.guard));
   const path = specPath();
   const contract = Contract.load(path);
-  app.use(intake({ contract, maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
+  // Before the intake: the body of a request without a valid token is never read.
+  if (options.tokens.length > 0) app.use(auth({ tokens: options.tokens, contract }));
+  app.use(
+    intake({
+      contract,
+      maxBody: limits.maxBody,
+      maxJsonDepth: limits.maxJsonDepth,
+      maxBatchSize: limits.maxBatchSize,
+      maxKeyBytes: limits.maxKeyBytes,
+    }),
+  );
   app.use(
     OpenApiValidator.middleware({
       apiSpec: path,
@@ -70,6 +83,9 @@ export function createApp(options: AppOptions): Express {
       validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: false },
       validateResponses: limits.validateResponses ? { allErrors: true } : false,
       validateFormats: true,
+      // http/auth.ts checks tokens and roles, before the body is read; the validator would
+      // only refuse every secured operation for want of a handler.
+      validateSecurity: false,
     }),
   );
   routes(app, {

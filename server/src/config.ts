@@ -1,5 +1,8 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
+import { checkDistinct, parseTokens, type AuthToken } from './http/auth.js';
 import { parseHostPattern, parseOriginPattern } from './http/origin-guard.js';
+import { MAX_KEY_BYTES } from './job-rules.js';
 
 export interface Config {
   port: number;
@@ -24,6 +27,14 @@ export interface Config {
   allowedOrigins: string[];
   /** Validate every response against openapi.yaml too (the test suite turns this on). */
   validateResponses: boolean;
+  /** Tokens and their roles; none: every operation is open. */
+  authTokens: AuthToken[];
+  /** The most items of an array body (a batch); the contract's maxItems stays the ceiling. */
+  maxBatchSize: number;
+  /** The most bytes (UTF-8) of a job's queue and id together, at most MAX_KEY_BYTES. */
+  maxKeyBytes: number;
+  /** The largest page a listing answers; a larger `limit` gets this many. */
+  maxPageSize: number;
   /** The most jobs one `next` answers, whatever num_jobs asks for. */
   maxNumJobs: number;
   /** Deepest nesting of a JSON request body. */
@@ -50,7 +61,15 @@ export interface Config {
 }
 
 /** The limits the HTTP layer applies to each request. */
-export type RequestLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
+export type RequestLimits = Pick<
+  Config,
+  'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'maxBatchSize' | 'maxKeyBytes' | 'maxPageSize' | 'validateResponses'
+>;
+
+/** The largest `limit` openapi.yaml lets a listing ask for: --max-page-size can only lower it. */
+const CONTRACT_MAX_PAGE = 1000;
+/** The largest batch openapi.yaml takes (POST /enqueue/batch's maxItems). */
+const CONTRACT_MAX_BATCH = 10_000;
 
 /** The optimisations a bench may turn off to measure what each one is worth. */
 export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing'] as const;
@@ -78,6 +97,10 @@ export const defaults: Config = {
   allowedHosts: [],
   allowedOrigins: [],
   validateResponses: false,
+  authTokens: [],
+  maxBatchSize: CONTRACT_MAX_BATCH,
+  maxKeyBytes: MAX_KEY_BYTES,
+  maxPageSize: CONTRACT_MAX_PAGE,
   maxNumJobs: 1000,
   maxJsonDepth: 128,
   maxResponse: 16 * 1024 * 1024,
@@ -202,6 +225,9 @@ function program(): Command {
     .addOption(option('--statement-timeout <ms>', 'PostgreSQL statement_timeout in milliseconds', 'RELAY_STATEMENT_TIMEOUT', integer(1, 3_600_000), defaults.statementTimeoutMs))
     .addOption(option('--connection-timeout <ms>', 'wait for a pool connection before answering 429, milliseconds', 'RELAY_CONNECTION_TIMEOUT', integer(1, 600_000), defaults.connectionTimeoutMs))
     .addOption(option('--max-num-jobs <n>', 'the most jobs one next answers; a larger num_jobs gets this many', 'RELAY_MAX_NUM_JOBS', integer(1, 100_000), defaults.maxNumJobs))
+    .addOption(option('--max-batch-size <n>', 'the most items in one batch request (POST /enqueue/batch, POST /v1/complete/batch; never more than the maxItems of openapi.yaml); more is a 400', 'RELAY_MAX_BATCH_SIZE', integer(1, CONTRACT_MAX_BATCH), defaults.maxBatchSize))
+    .addOption(option('--max-key-length <bytes>', `the most bytes (UTF-8) of a job's queue and id together, wherever a request names them; more is a 400 (at most ${MAX_KEY_BYTES})`, 'RELAY_MAX_KEY_LENGTH', integer(2, MAX_KEY_BYTES), defaults.maxKeyBytes))
+    .addOption(option('--max-page-size <n>', 'the most items one listing answers (GET /v1/jobs, GET /v1/failed); a larger limit gets this many', 'RELAY_MAX_PAGE_SIZE', integer(1, CONTRACT_MAX_PAGE), defaults.maxPageSize))
     .addOption(option('--max-json-depth <n>', 'deepest nesting of a JSON request body; deeper is a 400', 'RELAY_MAX_JSON_DEPTH', integer(2, 1000), defaults.maxJsonDepth))
     .addOption(option('--max-response <size>', 'about the largest answer of one next; past it, fewer jobs', 'RELAY_MAX_RESPONSE', bytes, defaults.maxResponse, formatBytes(defaults.maxResponse)))
     .addOption(option('--max-connections <n>', 'concurrent HTTP connections; requests over it answer 429', 'RELAY_MAX_CONNECTIONS', integer(1, 1_000_000), defaults.maxHttpConnections))
@@ -230,6 +256,9 @@ function program(): Command {
     .addOption(option('--poll-recheck-interval <ms>', 'how often waiting long polls re-check their queue without a notification, milliseconds', 'RELAY_POLL_RECHECK_INTERVAL', integer(10, 600_000), defaults.pollRecheckMs))
     .addOption(option('--idempotency-window <seconds>', 'how long an Idempotency-Key is remembered, seconds; 0 ignores the header', 'RELAY_IDEMPOTENCY_WINDOW', integer(0, 365 * 86_400), defaults.idempotencyWindowSeconds))
     .addOption(option('--failed-retention <duration>', 'failed jobs older than this are purged (e.g. 14d, 12h, 3600); 0 keeps them forever', 'RELAY_FAILED_RETENTION', duration, defaults.failedRetentionSeconds, formatDuration(defaults.failedRetentionSeconds)))
+    // Read as given: a parser's error would echo the value, and with it the tokens.
+    .addOption(new Option('--auth-tokens <list>', 'tokens with their roles, comma-separated role:token (roles producer, worker, reader, admin); unset: no tokens, every route open').env('RELAY_AUTH_TOKENS'))
+    .addOption(new Option('--auth-tokens-file <path>', 'a file of role:token lines (# comments and blank lines ignored), besides --auth-tokens; unset: none').env('RELAY_AUTH_TOKENS_FILE'))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -259,29 +288,66 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
   const o = cmd.opts();
   return {
     config: {
-      ...defaults,
-      port: o.port,
-      host: o.host,
-      reapInterval: o.reapInterval,
-      databaseUrl: o.databaseUrl || undefined,
-      maxConnections: o.databaseMaxConnections,
-      dataDir: o.dataDir,
-      maxBody: o.maxBody,
-      statementTimeoutMs: o.statementTimeout,
-      connectionTimeoutMs: o.connectionTimeout,
-      logLevel: o.logLevel,
-      maxNumJobs: o.maxNumJobs,
-      maxJsonDepth: o.maxJsonDepth,
-      maxResponse: o.maxResponse,
-      maxHttpConnections: o.maxConnections,
-      maxWaitingPolls: o.maxWaitingPolls,
-      keepAliveTimeoutMs: o.keepAliveTimeout,
-      pollRecheckMs: o.pollRecheckInterval,
-      idempotencyWindowSeconds: o.idempotencyWindow,
-      failedRetentionSeconds: o.failedRetention,
+      ...settings(o),
+      authTokens: authTokens(o.authTokens, o.authTokensFile),
       disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
-      allowedHosts: o.allowedHosts,
-      allowedOrigins: o.allowedOrigins,
     },
+  };
+}
+
+/** The tokens of --auth-tokens and --auth-tokens-file; a list or file given but holding none is an error, not auth off. */
+function authTokens(list: string | undefined, file: string | undefined): AuthToken[] {
+  try {
+    const tokens: AuthToken[] = [];
+    if (list !== undefined && list !== '') {
+      const parsed = parseTokens(list, 'list', '--auth-tokens');
+      if (parsed.length === 0) throw new Error('--auth-tokens: no role:token entry');
+      tokens.push(...parsed);
+    }
+    if (file !== undefined && file !== '') {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new Error(`--auth-tokens-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      const parsed = parseTokens(text, 'lines', `--auth-tokens-file ${file}`);
+      if (parsed.length === 0) throw new Error(`--auth-tokens-file ${file}: no role:token line`);
+      tokens.push(...parsed);
+    }
+    checkDistinct(tokens);
+    return tokens;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+function settings(o: OptionValues): Config {
+  return {
+    ...defaults,
+    port: o.port,
+    host: o.host,
+    reapInterval: o.reapInterval,
+    databaseUrl: o.databaseUrl || undefined,
+    maxConnections: o.databaseMaxConnections,
+    dataDir: o.dataDir,
+    maxBody: o.maxBody,
+    statementTimeoutMs: o.statementTimeout,
+    connectionTimeoutMs: o.connectionTimeout,
+    logLevel: o.logLevel,
+    maxNumJobs: o.maxNumJobs,
+    maxJsonDepth: o.maxJsonDepth,
+    maxResponse: o.maxResponse,
+    maxHttpConnections: o.maxConnections,
+    maxWaitingPolls: o.maxWaitingPolls,
+    keepAliveTimeoutMs: o.keepAliveTimeout,
+    pollRecheckMs: o.pollRecheckInterval,
+    idempotencyWindowSeconds: o.idempotencyWindow,
+    failedRetentionSeconds: o.failedRetention,
+    maxBatchSize: o.maxBatchSize,
+    maxKeyBytes: o.maxKeyLength,
+    maxPageSize: o.maxPageSize,
+    allowedHosts: o.allowedHosts,
+    allowedOrigins: o.allowedOrigins,
   };
 }

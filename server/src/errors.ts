@@ -49,6 +49,32 @@ export class RequestTimeoutError extends RelayError {
   readonly title = 'Request Timeout';
 }
 
+/**
+ * No token, or one the server does not know (http/auth.ts). The challenge says which: RFC 6750
+ * names a token that was sent but is not valid `invalid_token`.
+ */
+export class UnauthorizedError extends RelayError {
+  readonly status = 401;
+  readonly slug = 'unauthorized';
+  readonly title = 'Unauthorized';
+  constructor(detail: string, readonly tokenSent: boolean) {
+    super(detail);
+  }
+  override headers() {
+    return { 'WWW-Authenticate': this.tokenSent ? 'Bearer realm="relay", error="invalid_token"' : 'Bearer realm="relay"' };
+  }
+}
+
+/** A valid token whose role may not call the operation (http/auth.ts). */
+export class ForbiddenError extends RelayError {
+  readonly status = 403;
+  readonly slug = 'forbidden';
+  readonly title = 'Forbidden';
+  override headers() {
+    return { 'WWW-Authenticate': 'Bearer realm="relay", error="insufficient_scope"' };
+  }
+}
+
 /** A request naming a Host this server does not answer to (DNS rebinding); see http/origin-guard.ts. */
 export class ForbiddenHostError extends RelayError {
   readonly status = 403;

@@ -158,10 +158,10 @@ export function routes(app: Express, deps: RouteDeps): void {
 
   app.get<ParamsDictionary, unknown, Body<'listFailed'>, Query<'listFailed'>>('/v1/failed', async (req, res) => {
     const { queue, job_id, limit } = req.query;
-    res.status(200).json(await store.listFailed(queue, job_id, limit ?? 100));
+    res.status(200).json(await store.listFailed(queue, job_id, Math.min(limit ?? 100, limits.maxPageSize)));
   });
 
-  operationRoutes(app, deps.operations);
+  operationRoutes(app, deps.operations, limits);
 
   app.get('/openapi.yaml', (_req, res) => {
     res.type('application/yaml').send(deps.contract.yaml);
@@ -178,10 +178,10 @@ export function routes(app: Express, deps: RouteDeps): void {
 }
 
 /** The operations API (issue 12): look up, list, count, pause, cancel, replay, purge. */
-function operationRoutes(app: Express, operations: Operations): void {
+function operationRoutes(app: Express, operations: Operations, limits: RequestLimits): void {
   app.get<Path<'listJobs'>, unknown, Body<'listJobs'>, Query<'listJobs'>>('/v1/jobs', async (req, res) => {
     const { queue, status, limit, cursor } = req.query;
-    res.status(200).json(await operations.listJobs(queue, status, limit ?? 100, cursor));
+    res.status(200).json(await operations.listJobs(queue, status, Math.min(limit ?? 100, limits.maxPageSize), cursor));
   });
 
   app.get('/v1/queues', async (_req, res) => {

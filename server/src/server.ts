@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConnectionCap } from './http/connections.js';
 import { answerNodeErrors } from './http/node-errors.js';
+import { isLoopbackAddress } from './http/origin-guard.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/index.js';
 import type { Logger } from './logger.js';
@@ -68,7 +69,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     idempotency,
     logger,
     guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
+    tokens: config.authTokens,
   });
+  if (config.authTokens.length === 0 && !isLoopbackAddress(config.host)) {
+    logger.warn({ host: config.host }, `no auth tokens (--auth-tokens) while listening on ${config.host}: anyone who reaches this address may call every operation`);
+  }
 
   // HTTP/1.1 without Host: answered by the API (problem+json) rather than by Node's bare 400.
   const server: Server = createServer({ requireHostHeader: false }, app);

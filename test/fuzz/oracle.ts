@@ -188,7 +188,7 @@ function judgePath(op: Operation, raw: string[], f: Findings): void {
   });
 }
 
-function judgeQuery(op: Operation, rawQuery: string, f: Findings): void {
+function judgeQuery(op: Operation, rawQuery: string, limits: Limits, f: Findings): void {
   const query = querystring.parse(rawQuery);
   const declaredNames = new Set(op.query.map((p) => p.name));
   for (const name of Object.keys(query)) if (!declaredNames.has(name)) f.refuse(400, `unknown query parameter ${JSON.stringify(name)}`);
@@ -219,6 +219,16 @@ function judgeQuery(op: Operation, rawQuery: string, f: Findings): void {
   }
   // A cursor is opaque: only the server knows which ones it gave (and for which status).
   if (op.id === 'listJobs' && typeof query.cursor === 'string') f.unsure('a page cursor the server may not have given');
+  // A job's key named in the query (queue, job_id): JobId's description promises the 400.
+  const keyBytes = op.query
+    .filter((p) => isKeyPart(p.schema))
+    .reduce((sum, p) => sum + (typeof query[p.name] === 'string' ? Buffer.byteLength(query[p.name] as string) : 0), 0);
+  if (keyBytes > limits.maxKeyBytes) f.refuse(400, 'queue and id over the key limit');
+}
+
+/** Whether a schema is a part of a job's key: a QueueName or a JobId, wherever it appears. */
+function isKeyPart(schema: Schema | undefined): boolean {
+  return schema?.$name === 'QueueName' || schema?.$name === 'JobId';
 }
 
 const FINE_TYPES = /^application\/json(\s*;\s*charset\s*=\s*"?utf-8"?)?$/i;
@@ -267,11 +277,15 @@ function judgeBody(op: Operation, r: Rendered, limits: Limits, f: Findings): voi
   if (depth > limits.maxJsonDepth) f.refuse(400, `JSON nested ${depth} levels deep`);
   if (unstorable) f.refuse(400, unstorable);
   f.violated(violation(schema, value, '/body'));
-  // A job's key: NewJob and RescheduleRequest, alone or in a batch.
+  // A job's key (the fields that are a QueueName or a JobId: NewJob, RescheduleRequest, JobRef),
+  // alone or in a batch.
+  const element = schema.type === 'array' ? schema.items : schema;
+  const keyFields = Object.entries(element?.properties ?? {}).filter(([, s]) => isKeyPart(s)).map(([name]) => name);
   const jobs = Array.isArray(value) ? value : [value];
   for (const job of jobs) {
-    if (job && typeof job === 'object' && typeof job.queue === 'string' && typeof job.id === 'string') {
-      if (Buffer.byteLength(job.queue) + Buffer.byteLength(job.id) > limits.maxKeyBytes) {
+    if (job && typeof job === 'object' && !Array.isArray(job)) {
+      const bytes = keyFields.reduce((sum, name) => sum + (typeof job[name] === 'string' ? Buffer.byteLength(job[name]) : 0), 0);
+      if (bytes > limits.maxKeyBytes) {
         f.refuse(400, 'queue and id over the key limit');
         // JobId's description promises the 400 for any such key; where the job must already
         // exist (reschedule), "no such job" is an answer the contract does not rule out.
@@ -329,9 +343,9 @@ export function judge(r: Rendered, limits: Limits): Verdict {
   if (!pathKnown) f.refuse(404, variant ? `${path} is not ${path.toLowerCase()}: paths are exact` : `no path ${path}`);
   else if (!op) f.refuse(405, `${r.method} on ${path}`);
   else {
-    if (op.path !== path) f.unsure(`${path} is ${op.path} but for case or a trailing slash`);
+    if (op.pathParams.length === 0 && op.path !== path) f.unsure(`${path} is ${op.path} but for case or a trailing slash`);
     judgePath(op, params, f);
-    judgeQuery(op, rawQuery, f);
+    judgeQuery(op, rawQuery, limits, f);
     judgeBody(op, r, limits, f);
   }
   if (f.unknown) return { kind: 'unknown', why: f.unknown };

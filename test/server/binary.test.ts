@@ -60,6 +60,11 @@ const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: st
   { flag: '--allowed-origins', env: 'RELAY_ALLOWED_ORIGINS', fallback: defaults.allowedOrigins, shown: 'none' },
   { flag: '--max-num-jobs', env: 'RELAY_MAX_NUM_JOBS', fallback: defaults.maxNumJobs },
   { flag: '--max-json-depth', env: 'RELAY_MAX_JSON_DEPTH', fallback: defaults.maxJsonDepth },
+  { flag: '--max-batch-size', env: 'RELAY_MAX_BATCH_SIZE', fallback: defaults.maxBatchSize },
+  { flag: '--max-key-length', env: 'RELAY_MAX_KEY_LENGTH', fallback: defaults.maxKeyBytes },
+  { flag: '--max-page-size', env: 'RELAY_MAX_PAGE_SIZE', fallback: defaults.maxPageSize },
+  { flag: '--auth-tokens', env: 'RELAY_AUTH_TOKENS', fallback: undefined },
+  { flag: '--auth-tokens-file', env: 'RELAY_AUTH_TOKENS_FILE', fallback: undefined },
   { flag: '--max-response', env: 'RELAY_MAX_RESPONSE', fallback: defaults.maxResponse, shown: '16mb' },
   { flag: '--max-connections', env: 'RELAY_MAX_CONNECTIONS', fallback: defaults.maxHttpConnections },
   { flag: '--max-waiting-polls', env: 'RELAY_MAX_WAITING_POLLS', fallback: defaults.maxWaitingPolls },
@@ -178,6 +183,17 @@ describe('relay-server binary', function () {
       { name: 'RELAY_ALLOWED_HOSTS=evil@127.0.0.1', env: { RELAY_ALLOWED_HOSTS: 'relay.example.com,evil@127.0.0.1' }, mentions: /RELAY_ALLOWED_HOSTS|allowed-hosts/ },
       { name: 'RELAY_ALLOWED_ORIGINS without a scheme', env: { RELAY_ALLOWED_ORIGINS: 'app.example.com' }, mentions: /RELAY_ALLOWED_ORIGINS|allowed-origins/ },
       { name: '--allowed-origins with a path', args: ['--allowed-origins', 'https://app.example.com/ui'], mentions: /allowed-origins/ },
+      { name: 'RELAY_MAX_BATCH_SIZE over the contract', env: { RELAY_MAX_BATCH_SIZE: '10001' }, mentions: /RELAY_MAX_BATCH_SIZE|max-batch-size/ },
+      { name: 'RELAY_MAX_KEY_LENGTH over the absolute limit', env: { RELAY_MAX_KEY_LENGTH: '2601' }, mentions: /RELAY_MAX_KEY_LENGTH|max-key-length/ },
+      { name: 'RELAY_MAX_PAGE_SIZE=0', env: { RELAY_MAX_PAGE_SIZE: '0' }, mentions: /RELAY_MAX_PAGE_SIZE|max-page-size/ },
+      // The token-ish values below must never be echoed: the check is in the test itself.
+      { name: 'RELAY_AUTH_TOKENS with an unknown role', env: { RELAY_AUTH_TOKENS: 'worker:s3cret-a,boss:s3cret-b' }, mentions: /auth-tokens: entry 2 has an unknown role "boss"/ },
+      { name: 'RELAY_AUTH_TOKENS with an empty token', env: { RELAY_AUTH_TOKENS: 'worker:s3cret-a,reader:' }, mentions: /auth-tokens: entry 2 has an empty token/ },
+      { name: 'RELAY_AUTH_TOKENS without a role', env: { RELAY_AUTH_TOKENS: 's3cret-a' }, mentions: /auth-tokens: entry 1 is not role:token/ },
+      { name: 'RELAY_AUTH_TOKENS with a token twice', env: { RELAY_AUTH_TOKENS: 'worker:s3cret-a,reader:s3cret-a' }, mentions: /token 2 repeats an earlier one/ },
+      { name: 'RELAY_AUTH_TOKENS with a space in a token', env: { RELAY_AUTH_TOKENS: 'worker:s3cret a' }, mentions: /auth-tokens: entry 1 has a token with characters/ },
+      { name: 'RELAY_AUTH_TOKENS of commas only', env: { RELAY_AUTH_TOKENS: ',,' }, mentions: /auth-tokens: no role:token entry/ },
+      { name: 'RELAY_AUTH_TOKENS_FILE that does not exist', env: { RELAY_AUTH_TOKENS_FILE: '/nonexistent/relay-tokens' }, mentions: /auth-tokens-file: cannot read \/nonexistent\/relay-tokens: ENOENT/ },
     ];
     // Each is a process start; run them side by side.
     const results = new Map<string, Finished>();
@@ -195,6 +211,7 @@ describe('relay-server binary', function () {
         expect(lines, stderr).to.have.length(1);
         expect(lines[0]).to.match(c.mentions);
         expect(lines[0]).not.to.match(/\bat .+:\d+:\d+/); // no stack trace
+        expect(stderr, 'no token is echoed').not.to.match(/s3cret/);
       });
     }
   });

@@ -19,6 +19,11 @@ export interface WorkerOptions<P = unknown, S = unknown> {
   baseUrl?: string;
   /** A client to use instead of one made from `baseUrl` (for its retry, timeout or fetch options). */
   client?: RelayClient<P, S>;
+  /**
+   * The server's token for a worker (role `worker` or `admin`), sent as `Authorization: Bearer`
+   * by the client made from `baseUrl`. With `client`, give the token to that client instead.
+   */
+  token?: string;
   /** Does the work of one job, when the worker is not a subclass that implements `process`. */
   process?: ProcessFunction<P, S>;
   /** The most jobs in `process` at once, 1..1000. Default 1. */
@@ -115,6 +120,12 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   const { queue, baseUrl, client } = given;
   check(typeof queue === 'string' && queue.length > 0, 'queue', 'a non-empty string', queue);
   if (client === undefined) check(typeof baseUrl === 'string' && baseUrl.length > 0, 'baseUrl', 'a URL when no client is given', baseUrl);
+  const { token } = given;
+  if (token !== undefined) {
+    // The token's value is never put in the message (it would end up in logs).
+    if (client !== undefined) throw new TypeError('worker option token must not be given with client: give the token to that client');
+    if (typeof token !== 'string' || token === '') throw new TypeError('worker option token must be a non-empty string');
+  }
   if (given.process !== undefined) check(typeof given.process === 'function', 'process', 'a function', given.process);
 
   const concurrency = given.concurrency ?? workerDefaults.concurrency;
@@ -139,7 +150,7 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   check(typeof logger === 'object' && logger !== null, 'logger', 'an object with debug, info, warn or error methods', logger);
 
   return Object.freeze({
-    client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, ...nodeTransport() }),
+    client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, token, ...nodeTransport() }),
     queue,
     concurrency,
     prefetch,

@@ -20,7 +20,29 @@ export function specPath(): string {
   throw new Error('openapi.yaml not found beside the server package');
 }
 
+/** The roles a token can have; `admin` may call every operation. */
+export const ROLES = ['producer', 'worker', 'reader', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/**
+ * Who may call an operation, from its `security` (or the document's): `open` without a token
+ * (`security: []`), `any-role` with any valid token (a requirement with an empty role list),
+ * else a token of one of the roles (admin always included).
+ */
+export type Access = 'open' | 'any-role' | ReadonlySet<Role>;
+
+/** Where a request carries a job's queue or id: query parameters, and top-level body fields. */
+export interface KeyFields {
+  query: Array<{ name: string; part: 'queue' | 'id' }>;
+  /** Fields of the body, or of each element when the body is an array. */
+  body: Array<{ name: string; part: 'queue' | 'id' }>;
+}
+
 export interface OperationFacts {
+  /** Who may call it when the server has tokens. */
+  access: Access;
+  /** Where the job keys are, for the server's key length limit. */
+  keys: KeyFields;
   /** Whether the operation declares a request body at all; without one, any body is ignored. */
   takesBody: boolean;
   /** Whether it must have one. */
@@ -52,6 +74,38 @@ function resolver(doc: Node) {
   };
 }
 
+const KEY_SCHEMAS: Record<string, 'queue' | 'id'> = {
+  '#/components/schemas/QueueName': 'queue',
+  '#/components/schemas/JobId': 'id',
+};
+
+/** The part of a job key a parameter or property schema is, by the schema it refers to. */
+function keyPart(schema: unknown): 'queue' | 'id' | undefined {
+  return isNode(schema) && typeof schema.$ref === 'string' ? KEY_SCHEMAS[schema.$ref] : undefined;
+}
+
+/** Who may call an operation with this security (OpenAPI: any one requirement suffices). */
+function accessOf(security: unknown, where: string): Access {
+  if (!Array.isArray(security)) throw new Error(`openapi.yaml: ${where}: security must be a list`);
+  if (security.length === 0) return 'open';
+  const roles = new Set<Role>(['admin']);
+  for (const requirement of security) {
+    if (!isNode(requirement)) throw new Error(`openapi.yaml: ${where}: a security requirement must be an object`);
+    const entries = Object.entries(requirement);
+    if (entries.length === 0) return 'open';
+    for (const [scheme, names] of entries) {
+      if (scheme !== 'bearerAuth') throw new Error(`openapi.yaml: ${where}: unknown security scheme ${JSON.stringify(scheme)}`);
+      if (!Array.isArray(names)) throw new Error(`openapi.yaml: ${where}: the roles of ${scheme} must be a list`);
+      if (names.length === 0) return 'any-role';
+      for (const name of names) {
+        if (!(ROLES as readonly unknown[]).includes(name)) throw new Error(`openapi.yaml: ${where}: unknown role ${JSON.stringify(name)} (one of ${ROLES.join(', ')})`);
+        roles.add(name as Role);
+      }
+    }
+  }
+  return roles;
+}
+
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 export class Contract {
@@ -65,13 +119,16 @@ export class Contract {
   ) {
     const resolve = resolver(document);
     const paths = isNode(document.paths) ? document.paths : {};
+    // Without a document-wide requirement an undeclared operation would be open; none is.
+    const fallback = document.security ?? [{ bearerAuth: ['admin'] }];
     for (const [path, item] of Object.entries(paths)) {
       if (!isNode(item)) continue;
       for (const method of METHODS) {
         const operation = item[method];
         if (!isNode(operation)) continue;
-        const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve);
         const upper = method.toUpperCase();
+        const access = accessOf(operation.security ?? fallback, `${upper} ${path}`);
+        const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve, access);
         if (path.includes('{')) {
           const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
           this.routes.push({ pattern: new RegExp(`^${source}$`), method: upper, facts });
@@ -101,11 +158,25 @@ export class Contract {
     return undefined;
   }
 
-  private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node): OperationFacts {
+  /** Whether every operation at the path is open (HEAD /health is then a 405 without a token, as with none). */
+  openPath(path: string): boolean {
+    let found = false;
+    for (const [key, facts] of this.exact) {
+      if (key.slice(key.indexOf(' ') + 1) !== path) continue;
+      if (facts.access !== 'open') return false;
+      found = true;
+    }
+    return found && !this.routes.some((r) => r.pattern.test(path));
+  }
+
+  private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node, access: Access): OperationFacts {
     const numericQuery = new Map<string, { min: number; max: number; integer: boolean }>();
+    const keys: KeyFields = { query: [], body: [] };
     for (const p of [...shared, ...(Array.isArray(operation.parameters) ? operation.parameters : [])]) {
       const param = resolve(p);
       if (param.in !== 'query') continue;
+      const part = keyPart(param.schema);
+      if (part) keys.query.push({ name: String(param.name), part });
       const schema = resolve(param.schema);
       if (schema.type !== 'number' && schema.type !== 'integer') continue;
       numericQuery.set(String(param.name), {
@@ -118,7 +189,14 @@ export class Contract {
     const content = body && isNode(body.content) ? body.content : {};
     const media = resolve(content['application/json']);
     const schema = resolve(media.schema);
+    const element = schema.type === 'array' ? resolve(schema.items) : schema;
+    for (const [name, property] of Object.entries(isNode(element.properties) ? element.properties : {})) {
+      const part = keyPart(property);
+      if (part) keys.body.push({ name, part });
+    }
     return {
+      access,
+      keys,
       takesBody: body !== undefined,
       bodyRequired: body?.required === true,
       maxItems: schema.type === 'array' && typeof schema.maxItems === 'number' ? schema.maxItems : undefined,

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import { BadRequestError, MethodNotAllowedError, PayloadTooLargeError, RouteNotFoundError, UnsupportedMediaTypeError, type FieldError } from '../errors.js';
 import type { Contract, OperationFacts } from './contract.js';
 import { checkJsonValue } from './json-limits.js';
+import { checkBodyKeys, checkQueryKeys } from './key-limits.js';
 
 /**
  * Everything a request goes through before the OpenAPI validator sees it, each check in time
@@ -29,6 +30,10 @@ export interface IntakeOptions {
   maxBody: number;
   /** Deepest nesting of a JSON body (the outermost value is level 1). */
   maxJsonDepth: number;
+  /** The most items of an array body, below its `maxItems` in the contract. */
+  maxBatchSize: number;
+  /** The most bytes of a job's queue and id together (key-limits.ts). */
+  maxKeyBytes: number;
 }
 
 const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
@@ -113,7 +118,7 @@ function parseJson(bytes: Buffer): unknown {
 }
 
 export function intake(options: IntakeOptions): RequestHandler {
-  const { contract, maxBody, maxJsonDepth } = options;
+  const { contract, maxBody, maxJsonDepth, maxBatchSize, maxKeyBytes } = options;
   return (req, res, next) => {
     if (!req.url.startsWith('/')) throw new RouteNotFoundError(`the request target ${JSON.stringify(req.url.slice(0, 100))} is not a path of the relay API`);
     const facts = contract.operation(req.method, req.path);
@@ -124,6 +129,7 @@ export function intake(options: IntakeOptions): RequestHandler {
       throw new RouteNotFoundError(`no such path in the relay API: ${req.method} ${req.path}`);
     }
     checkNumericQuery(req.query as Record<string, unknown>, facts);
+    checkQueryKeys(req.query as Record<string, unknown>, facts.keys, maxKeyBytes);
     if (!facts.takesBody) {
       req.body = undefined;
       // Ignored like the body: the validator would keep a compiled schema per Content-Type string.
@@ -157,11 +163,13 @@ export function intake(options: IntakeOptions): RequestHandler {
         }
         req.headers['content-type'] = 'application/json';
         const body = parseJson(bytes);
-        if (facts.maxItems !== undefined && Array.isArray(body) && body.length > facts.maxItems) {
-          throw new BadRequestError(`the request carries ${body.length} items; at most ${facts.maxItems} are accepted`, [
-            { path: '/body', message: `must NOT have more than ${facts.maxItems} items` },
+        const maxItems = facts.maxItems === undefined ? undefined : Math.min(facts.maxItems, maxBatchSize);
+        if (maxItems !== undefined && Array.isArray(body) && body.length > maxItems) {
+          throw new BadRequestError(`the request carries ${body.length} items; at most ${maxItems} are accepted`, [
+            { path: '/body', message: `must NOT have more than ${maxItems} items` },
           ]);
         }
+        checkBodyKeys(body, facts.keys, maxKeyBytes);
         checkJsonValue(body, maxJsonDepth);
         req.body = body;
         next();
