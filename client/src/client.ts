@@ -8,7 +8,7 @@ import type { paths } from './schema.js';
 import { RelayError } from './errors.js';
 import type {
   CompleteBatchResult, FailResult, FailedJob, Health, Job, JobDetails, JobPage, JobRef, JobStatus, NewJob, PurgeFailedResult,
-  QueueSummary, RescheduleJob, RetryFailedResult, RunAtInput,
+  QueueSummary, RescheduleJob, RetryFailedResult, RunAtInput, Whoami,
 } from './types.js';
 
 type Method = 'get' | 'head' | 'post' | 'patch' | 'delete';
@@ -390,6 +390,11 @@ export class RelayClient<P = unknown, S = unknown> {
   async purgeFailedJobs(queue: string, options: FailedJobsOptions = {}): Promise<PurgeFailedResult> {
     const query = { failed_before: runAt(options.failedBefore) };
     return (await this.#call('delete', '/v1/queues/{queue}/failed', { params: { path: { queue }, query } }, options)) as PurgeFailedResult;
+  }
+
+  /** The role of this client's token (`{ role: null }` when the server has no tokens). */
+  async whoami(options: RequestOptions = {}): Promise<Whoami> {
+    return (await this.#call('get', '/v1/whoami', {}, options)) as Whoami;
   }
 
   /** `{ status: 'ok', database }` when the server reaches its database; a RetryableError (503) when not. */

@@ -42,6 +42,7 @@ export type {
   JobRef,
   CompleteBatchResult,
   Health,
+  Whoami,
   Problem,
   RunAtInput,
 } from './types.js';

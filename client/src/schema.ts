@@ -493,6 +493,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The role of the caller's token
+         * @description The role of the token the request carries, so that a tool (the dashboard at `/ui`) can
+         *     offer only what the token may call; `null` when the server has no tokens (every
+         *     operation is open).
+         */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.yaml": {
         parameters: {
             query?: never;
@@ -755,6 +777,13 @@ export interface components {
             status: "ok";
             /** @enum {string} */
             database: "postgres" | "pglite";
+        };
+        Whoami: {
+            /**
+             * @description The token's role; null when the server has no tokens.
+             * @enum {string|null}
+             */
+            role: "producer" | "worker" | "reader" | "admin" | null;
         };
         /** @description An RFC 9457 problem detail. */
         Problem: {
@@ -2008,6 +2037,34 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "role": "reader"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Whoami"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             default: components["responses"]["Problem"];
         };
     };

@@ -16,6 +16,9 @@ export type JobRef = Schemas['JobRef'];
 /** What `completeBatch` answers: which jobs were completed and which were not found. */
 export type CompleteBatchResult = Schemas['CompleteBatchResult'];
 
+/** What `whoami` answers: the token's role, null when the server has no tokens. */
+export type Whoami = Schemas['Whoami'];
+
 /** What `health` answers. */
 export type Health = Schemas['Health'];
 

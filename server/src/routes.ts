@@ -163,6 +163,10 @@ export function routes(app: Express, deps: RouteDeps): void {
 
   operationRoutes(app, deps.operations, limits);
 
+  // Set by http/auth.ts when the server has tokens; without them there is no role.
+  app.get('/v1/whoami', (_req, res) => {
+    res.status(200).json({ role: (res.locals.role as string | undefined) ?? null });
+  });
   app.get('/openapi.yaml', (_req, res) => {
     res.type('application/yaml').send(deps.contract.yaml);
   });

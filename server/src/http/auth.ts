@@ -99,6 +99,8 @@ export function auth(options: { tokens: readonly AuthToken[]; contract: Contract
     if (token === null) return refuse(new UnauthorizedError('the Authorization header must be Bearer <token>', false));
     const role = roleOf(known, token);
     if (role === undefined) return refuse(new UnauthorizedError('the token is not valid', true));
+    // For GET /v1/whoami, which answers it.
+    res.locals.role = role;
     // No such operation: answered as without tokens (404 or 405), now that the caller is known.
     if (!facts || facts.access === 'any-role' || role === 'admin' || facts.access.has(role)) return next();
     const allowed = [...facts.access].filter((r) => r !== 'admin');
