@@ -7,6 +7,7 @@ import type { ConnectionCap } from './http/connections.js';
 import { auth, type AuthToken } from './http/auth.js';
 import { Contract, specPath } from './http/contract.js';
 import { intake } from './http/intake.js';
+import { dashboard } from './http/ui.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
@@ -31,6 +32,8 @@ export interface AppOptions {
   guard: OriginGuardOptions;
   /** Tokens and their roles (http/auth.ts); none: every operation is open. */
   tokens: readonly AuthToken[];
+  /** The dashboard at /ui (http/ui.ts); absent: not served. */
+  ui?: { readOnly: boolean };
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -64,6 +67,8 @@ export function createApp(options: AppOptions): Express {
   app.use(originGuard(options.guard));
   const path = specPath();
   const contract = Contract.load(path);
+  // Not part of the API: the page is public (its API calls carry the token), so before auth.
+  if (options.ui) app.use(dashboard({ readOnly: options.ui.readOnly, tokens: options.tokens.length > 0 }));
   // Before the intake: the body of a request without a valid token is never read.
   if (options.tokens.length > 0) app.use(auth({ tokens: options.tokens, contract }));
   app.use(

@@ -53,6 +53,10 @@ export interface Config {
   idempotencyWindowSeconds: number;
   /** Failed jobs older than this are purged by the reaper, seconds; 0 keeps them forever. */
   failedRetentionSeconds: number;
+  /** Serve the dashboard at /ui (http/ui.ts). */
+  ui: boolean;
+  /** The dashboard shows no actions, whatever the token's role. */
+  uiReadOnly: boolean;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -112,6 +116,8 @@ export const defaults: Config = {
   pollRecheckMs: 1000,
   idempotencyWindowSeconds: 24 * 3600,
   failedRetentionSeconds: 14 * 86_400,
+  ui: true,
+  uiReadOnly: false,
   disabled: new Set(),
 };
 
@@ -259,6 +265,10 @@ function program(): Command {
     // Read as given: a parser's error would echo the value, and with it the tokens.
     .addOption(new Option('--auth-tokens <list>', 'tokens with their roles, comma-separated role:token (roles producer, worker, reader, admin); unset: no tokens, every route open').env('RELAY_AUTH_TOKENS'))
     .addOption(new Option('--auth-tokens-file <path>', 'a file of role:token lines (# comments and blank lines ignored), besides --auth-tokens; unset: none').env('RELAY_AUTH_TOKENS_FILE'))
+    // Switches, read from the environment by dashboardFlags(): commander would take any value
+    // of a switch's variable, RELAY_UI_READ_ONLY=false included, as the switch given.
+    .addOption(new Option('--no-ui', 'do not serve the dashboard at /ui (env: RELAY_UI=off)'))
+    .addOption(new Option('--ui-read-only', 'the dashboard shows no actions, whatever the token (env: RELAY_UI_READ_ONLY=true)'))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -290,8 +300,28 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
     config: {
       ...settings(o),
       authTokens: authTokens(o.authTokens, o.authTokensFile),
+      ...dashboardFlags(cmd, env),
       disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
     },
+  };
+}
+
+/** A switch's environment variable: on/off, true/false, 1/0, yes/no; unset: the default. */
+function envSwitch(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = env[name]?.trim().toLowerCase();
+  if (value === undefined || value === '') return fallback;
+  if (['on', 'true', '1', 'yes'].includes(value)) return true;
+  if (['off', 'false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(`${name}: must be on or off (true/false, 1/0, yes/no), got ${JSON.stringify(value.slice(0, 40))}`);
+}
+
+/** --no-ui and --ui-read-only, over RELAY_UI and RELAY_UI_READ_ONLY. */
+function dashboardFlags(cmd: Command, env: NodeJS.ProcessEnv): Pick<Config, 'ui' | 'uiReadOnly'> {
+  const given = (key: string) => cmd.getOptionValueSource(key) === 'cli';
+  const o = cmd.opts();
+  return {
+    ui: given('ui') ? o.ui === true : envSwitch(env, 'RELAY_UI', defaults.ui),
+    uiReadOnly: given('uiReadOnly') ? o.uiReadOnly === true : envSwitch(env, 'RELAY_UI_READ_ONLY', defaults.uiReadOnly),
   };
 }
 

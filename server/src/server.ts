@@ -70,6 +70,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     logger,
     guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
     tokens: config.authTokens,
+    ui: config.ui ? { readOnly: config.uiReadOnly } : undefined,
   });
   if (config.authTokens.length === 0 && !isLoopbackAddress(config.host)) {
     logger.warn({ host: config.host }, `no auth tokens (--auth-tokens) while listening on ${config.host}: anyone who reaches this address may call every operation`);
