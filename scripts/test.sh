@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite on the embedded database (PGlite), then again on the PostgreSQL of
 # DATABASE_URL when it is set. Tests under test/postgres/ need a real server (several
-# processes on one database) and run only in the second pass. Extra arguments go to mocha.
+# processes on one database) and run only in the second pass; the dashboard's browser test
+# (test/ui/) only in the first. Extra arguments go to mocha.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ run() {
 
 run "embedded database (PGlite)" env -u DATABASE_URL npx mocha 'test/**/*.test.ts' --ignore 'test/postgres/**' "$@"
 if [ -n "${DATABASE_URL:-}" ]; then
-  run "PostgreSQL ($DATABASE_URL)" npx mocha 'test/**/*.test.ts' "$@"
+  run "PostgreSQL ($DATABASE_URL)" npx mocha 'test/**/*.test.ts' --ignore 'test/ui/**' "$@"
 fi
 echo
 echo "tests: $passed passed, $failed failed"
