@@ -1,27 +1,10 @@
-import type { QueueSummary } from '@relay-ts/client';
 import { Actions, LoadError, Loading } from '../components.js';
 import { useDashboard } from '../context.js';
 import { age, signed } from '../format.js';
 import { pauseQueue, resumeQueue } from '../job-actions.js';
 import { usePoll } from '../poll.js';
+import { byConcern, problemsOf, STALE_SECONDS } from '../queue-health.js';
 import { href } from '../route.js';
-
-/** A waiting job older than this makes its queue a problem: nothing seems to take its jobs. */
-const STALE_SECONDS = 60;
-
-/** Why a queue needs looking at; empty when it does not. */
-export function problemsOf(q: QueueSummary): string[] {
-  const out: string[] = [];
-  if (q.failed > 0) out.push('failed jobs');
-  if (q.paused) out.push('paused');
-  if ((q.oldest_waiting_seconds ?? 0) > STALE_SECONDS) out.push('jobs waiting long');
-  return out;
-}
-
-/** Problem queues first (the most problems first), then by name. */
-export function byConcern(a: QueueSummary, b: QueueSummary): number {
-  return problemsOf(b).length - problemsOf(a).length || (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0);
-}
 
 export function QueuesPage() {
   const d = useDashboard();
