@@ -23,7 +23,9 @@ const ADMIN = 'admin-dashboard-token-0123456789';
 
 /** A queue name: plain on a fresh embedded database (readable screenshots), unique on a shared PostgreSQL. */
 const name = (label: string) => (backend === 'pglite' ? label : uniqueQueue(label));
-const QUEUES = { mail: name('mail'), reports: name('reports'), images: name('images'), video: name('video'), billing: name('billing') };
+type Queues = Record<'mail' | 'reports' | 'images' | 'video' | 'billing', string>;
+const queueNames = (): Queues => ({ mail: name('mail'), reports: name('reports'), images: name('images'), video: name('video'), billing: name('billing') });
+const QUEUES = queueNames();
 const jobPath = (queue: string, id: string) => `/v1/queues/${encodeURIComponent(queue)}/jobs/${encodeURIComponent(id)}`;
 const hashOf = (queue: string) => encodeURIComponent(queue);
 
@@ -47,8 +49,8 @@ async function failJob(server: RelayServer, queue: string, id: string, reason: s
 }
 
 /** Waiting, scheduled, in-flight and failed jobs on five queues, one of them paused. */
-async function workload(server: RelayServer): Promise<void> {
-  const { mail, reports, images, video, billing } = QUEUES;
+async function workload(server: RelayServer, queues: Queues): Promise<void> {
+  const { mail, reports, images, video, billing } = queues;
   const batch = Array.from({ length: 30 }, (_, i) => ({ id: `invoice-${String(i + 1).padStart(4, '0')}`, queue: mail, timeout: 30, max_retries: 3, payload: { to: `customer-${i + 1}@example.com`, template: 'invoice' } }));
   expect((await api(server, 'POST', '/enqueue/batch', { json: batch })).status).to.equal(202);
   await enqueue(server, { id: 'digest-weekly', queue: mail, timeout: 30, run_at: new Date(Date.now() + 3600_000).toISOString(), payload: { template: 'digest' } });
@@ -79,7 +81,7 @@ describe('dashboard in Chromium', function () {
     mkdirSync(SCREENSHOTS, { recursive: true });
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     server = await startRelay({ authTokens: [], ui: true });
-    await workload(server);
+    await workload(server, QUEUES);
   });
   after(async () => {
     await browser?.close();
@@ -302,9 +304,10 @@ describe('dashboard in Chromium', function () {
 
   describe('access', () => {
     let guarded: RelayServer;
+    const AQ = queueNames();
     before(async () => {
       guarded = await startRelay({ authTokens: [{ role: 'reader', token: READER }, { role: 'admin', token: ADMIN }] });
-      await workload(guarded);
+      await workload(guarded, AQ);
     });
     after(() => guarded?.close());
 
@@ -321,14 +324,14 @@ describe('dashboard in Chromium', function () {
       await waitForText(page, '[data-form=token]', 'did not accept');
       await page.$eval('[data-form=token] input', (el) => ((el as HTMLInputElement).value = ''));
       await signIn(page, READER);
-      await page.waitForSelector(`[data-queue="${QUEUES.mail}"]`);
+      await page.waitForSelector(`[data-queue="${AQ.mail}"]`);
       expect(await textOf(page, '[data-role]')).to.equal('reader');
       expect(await page.evaluate(() => sessionStorage.getItem('relay-ui-token'))).to.equal(READER);
       const routes = [
-        ['#/queues', `[data-queue="${QUEUES.mail}"]`],
-        [`#/queues/${hashOf(QUEUES.reports)}?status=failed`, '[data-jobs=failed]'],
-        [`#/queues/${hashOf(QUEUES.video)}/jobs/encode-1`, '[data-facts]'],
-        ['#/failed', `[data-failed-queue="${QUEUES.reports}"]`],
+        ['#/queues', `[data-queue="${AQ.mail}"]`],
+        [`#/queues/${hashOf(AQ.reports)}?status=failed`, '[data-jobs=failed]'],
+        [`#/queues/${hashOf(AQ.video)}/jobs/encode-1`, '[data-facts]'],
+        ['#/failed', `[data-failed-queue="${AQ.reports}"]`],
       ];
       for (const [hash, ready] of routes) {
         await page.evaluate((h) => (location.hash = h), hash!);
@@ -342,27 +345,28 @@ describe('dashboard in Chromium', function () {
     it('an admin token shows the actions', async () => {
       page = await open(guarded, '#/queues', '[data-form=token]');
       await signIn(page, ADMIN);
-      await page.waitForSelector(`[data-queue="${QUEUES.mail}"] [data-action=pause]`);
+      await page.waitForSelector(`[data-queue="${AQ.mail}"] [data-action=pause]`);
       expect(await textOf(page, '[data-role]')).to.equal('admin');
     });
   });
 
   describe('read-only mode, and an unreachable server', () => {
     let readOnly: RelayServer;
+    const RQ = queueNames();
     before(async () => {
       readOnly = await startRelay({ uiReadOnly: true });
-      await workload(readOnly);
+      await workload(readOnly, RQ);
     });
     after(() => readOnly?.close());
 
     it('--ui-read-only hides every action from everybody', async () => {
-      page = await open(readOnly, '#/queues', `[data-queue="${QUEUES.mail}"]`);
+      page = await open(readOnly, '#/queues', `[data-queue="${RQ.mail}"]`);
       expect(await page.$('[data-read-only]')).to.not.equal(null);
       for (const [hash, ready] of [
-        ['#/queues', `[data-queue="${QUEUES.mail}"]`],
-        [`#/queues/${hashOf(QUEUES.reports)}?status=failed`, '[data-jobs=failed]'],
-        [`#/queues/${hashOf(QUEUES.reports)}/jobs/report-7`, '[data-facts]'],
-        ['#/failed', `[data-failed-queue="${QUEUES.reports}"]`],
+        ['#/queues', `[data-queue="${RQ.mail}"]`],
+        [`#/queues/${hashOf(RQ.reports)}?status=failed`, '[data-jobs=failed]'],
+        [`#/queues/${hashOf(RQ.reports)}/jobs/report-7`, '[data-facts]'],
+        ['#/failed', `[data-failed-queue="${RQ.reports}"]`],
       ]) {
         await page.evaluate((h) => (location.hash = h), hash!);
         await page.waitForSelector(ready!);
@@ -371,11 +375,11 @@ describe('dashboard in Chromium', function () {
     });
 
     it('says when the server is unreachable, keeping what it showed', async () => {
-      page = await open(readOnly, '#/queues', `[data-queue="${QUEUES.mail}"]`);
+      page = await open(readOnly, '#/queues', `[data-queue="${RQ.mail}"]`);
       expect(await page.$('[data-banner=unreachable]')).to.equal(null);
       await readOnly.close();
       await page.waitForSelector('[data-banner=unreachable]', { timeout: 15_000 });
-      expect(await page.$(`[data-queue="${QUEUES.mail}"]`)).to.not.equal(null);
+      expect(await page.$(`[data-queue="${RQ.mail}"]`)).to.not.equal(null);
       await shoot(page, 'unreachable.png');
     });
   });
