@@ -76,7 +76,7 @@ export function App() {
     [question],
   );
 
-  const useToken = (value: string) => {
+  const acceptToken = (value: string) => {
     saveToken(value);
     setToken(value);
     setSession({ state: 'checking', client: clientFor(value) });
@@ -141,7 +141,7 @@ export function App() {
         </div>
       )}
       <main>
-        {session.state === 'need-token' && <TokenForm why={session.why} onToken={useToken} />}
+        {session.state === 'need-token' && <TokenForm why={session.why} onToken={acceptToken} />}
         {session.state === 'checking' && <p class="note">Connecting…</p>}
         {dashboard && (
           <DashboardContext.Provider value={dashboard}>
