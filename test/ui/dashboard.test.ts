@@ -10,14 +10,15 @@ import { backend, call, startRelay, uniqueQueue } from '../helpers/relay.js';
  * which .ci/run installs): a server with a scripted workload on it, every page loaded, every
  * action performed and its effect checked through the API, the reader role and read-only
  * mode without actions, the banner of an unreachable server. Screenshots go to
- * docs/screenshots (the README shows them), or to RELAY_SCREENSHOTS_DIR.
+ * test-results/screenshots (ignored by git), so that a test run leaves the checkout clean;
+ * `RELAY_SCREENSHOTS_DIR=docs/screenshots` refreshes the ones the README shows.
  *
  * scripts/test.sh runs this file in the embedded-database pass only: what it tests is the
  * page, and the API it calls is tested on both databases by the rest of the suite.
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = process.env.RELAY_SCREENSHOTS_DIR ?? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SCREENSHOTS = process.env.RELAY_SCREENSHOTS_DIR ?? fileURLToPath(new URL('../../test-results/screenshots/', import.meta.url));
 const READER = 'reader-dashboard-token-0123456789';
 const ADMIN = 'admin-dashboard-token-0123456789';
 
