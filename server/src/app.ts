@@ -6,11 +6,14 @@ import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
 import type { ConnectionCap } from './http/connections.js';
 import { Contract, specPath } from './http/contract.js';
 import { intake } from './http/intake.js';
+import { serveMetrics } from './http/metrics-route.js';
+import { requestLog } from './http/request-log.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { Idempotency } from './idempotency.js';
 import type { LongPoll } from './long-poll.js';
+import type { Metrics } from './metrics.js';
 import type { Operations } from './operations.js';
 import type { Store } from './store.js';
 
@@ -28,6 +31,8 @@ export interface AppOptions {
   logger: Logger;
   /** Which Host and Origin headers are answered (http/origin-guard.ts). */
   guard: OriginGuardOptions;
+  /** Serves GET /metrics and times each request; undefined: metrics are off. */
+  metrics?: Metrics;
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -55,12 +60,14 @@ export function createApp(options: AppOptions): Express {
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
   cacheValidatorRouteMatchers();
+  const path = specPath();
+  const contract = Contract.load(path);
 
+  // First, so that every answer is logged and timed, refusals of the checks below included.
+  app.use(requestLog({ logger, contract, observe: options.metrics && ((...a) => options.metrics!.observeRequest(...a)) }));
   if (options.connections) app.use(options.connections.middleware());
   // Before the body is read: a request a browser was made to send must not reach a route.
   app.use(originGuard(options.guard));
-  const path = specPath();
-  const contract = Contract.load(path);
   app.use(intake({ contract, maxBody: limits.maxBody, maxJsonDepth: limits.maxJsonDepth }));
   app.use(
     OpenApiValidator.middleware({
@@ -72,6 +79,7 @@ export function createApp(options: AppOptions): Express {
       validateFormats: true,
     }),
   );
+  if (options.metrics) serveMetrics(app, options.metrics);
   routes(app, {
     store,
     operations: options.operations,
@@ -80,6 +88,7 @@ export function createApp(options: AppOptions): Express {
     limits,
     idempotency: options.idempotency,
     contract: { yaml: contract.text, document: contract.document },
+    events: options.metrics,
   });
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -42,6 +42,14 @@ export interface Config {
   idempotencyWindowSeconds: number;
   /** Failed jobs older than this are purged by the reaper, seconds; 0 keeps them forever. */
   failedRetentionSeconds: number;
+  /** Whether GET /metrics is served (and jobs are counted for it). */
+  metrics: boolean;
+  /** Also serve /metrics alone on this port (same host); undefined: not. */
+  metricsPort: number | undefined;
+  /** Seconds between reads of the queue gauges from the database. */
+  metricsRefreshSeconds: number;
+  /** Distinct queue label values at most; later queues are reported as queue="_other". */
+  metricsMaxQueues: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -52,8 +60,11 @@ export interface Config {
 /** The limits the HTTP layer applies to each request. */
 export type RequestLimits = Pick<Config, 'maxBody' | 'maxJsonDepth' | 'maxNumJobs' | 'maxResponse' | 'validateResponses'>;
 
-/** The optimisations a bench may turn off to measure what each one is worth. */
-export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing'] as const;
+/**
+ * The optimisations a bench may turn off to measure what each one is worth; and `metrics`,
+ * whose cost is measured the same way.
+ */
+export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing', 'metrics'] as const;
 export type Optimisation = (typeof OPTIMISATIONS)[number];
 
 function disabledOptimisations(value: string | undefined): ReadonlySet<Optimisation> {
@@ -89,6 +100,10 @@ export const defaults: Config = {
   pollRecheckMs: 1000,
   idempotencyWindowSeconds: 24 * 3600,
   failedRetentionSeconds: 14 * 86_400,
+  metrics: true,
+  metricsPort: undefined,
+  metricsRefreshSeconds: 5,
+  metricsMaxQueues: 1000,
   disabled: new Set(),
 };
 
@@ -177,6 +192,14 @@ function databaseUrl(value: string): string {
   return value;
 }
 
+/** RELAY_METRICS: on or off (the flag --no-metrics turns them off too). */
+function metricsSwitch(value: string | undefined): boolean {
+  if (value === undefined || value === '') return defaults.metrics;
+  if (/^(on|true|1)$/i.test(value)) return true;
+  if (/^(off|false|0)$/i.test(value)) return false;
+  throw new ConfigError(`RELAY_METRICS: must be on or off, got ${JSON.stringify(value)}`);
+}
+
 function logLevel(value: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(value)) throw new InvalidArgumentError(`must be one of ${levels.join(', ')}`);
@@ -230,6 +253,10 @@ function program(): Command {
     .addOption(option('--poll-recheck-interval <ms>', 'how often waiting long polls re-check their queue without a notification, milliseconds', 'RELAY_POLL_RECHECK_INTERVAL', integer(10, 600_000), defaults.pollRecheckMs))
     .addOption(option('--idempotency-window <seconds>', 'how long an Idempotency-Key is remembered, seconds; 0 ignores the header', 'RELAY_IDEMPOTENCY_WINDOW', integer(0, 365 * 86_400), defaults.idempotencyWindowSeconds))
     .addOption(option('--failed-retention <duration>', 'failed jobs older than this are purged (e.g. 14d, 12h, 3600); 0 keeps them forever', 'RELAY_FAILED_RETENTION', duration, defaults.failedRetentionSeconds, formatDuration(defaults.failedRetentionSeconds)))
+    .addOption(new Option('--no-metrics', 'do not serve GET /metrics nor count for it (env: RELAY_METRICS=off)'))
+    .addOption(option('--metrics-port <port>', 'also serve /metrics alone on this port of --host (0 picks a free one); unset: only on --port', 'RELAY_METRICS_PORT', integer(0, 65535)))
+    .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
+    .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -279,6 +306,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       pollRecheckMs: o.pollRecheckInterval,
       idempotencyWindowSeconds: o.idempotencyWindow,
       failedRetentionSeconds: o.failedRetention,
+      metrics: o.metrics !== false && metricsSwitch(env.RELAY_METRICS),
+      metricsPort: o.metricsPort,
+      metricsRefreshSeconds: o.metricsRefreshInterval,
+      metricsMaxQueues: o.metricsMaxQueues,
       disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
       allowedHosts: o.allowedHosts,
       allowedOrigins: o.allowedOrigins,

@@ -11,12 +11,21 @@ export interface Reaper {
  * does the operations' upkeep (counts, retention). Runs are never concurrent within one
  * process; across processes the SQL keeps them apart.
  */
-export function startReaper(store: Store, operations: Operations, intervalSeconds: number, logger: Logger): Reaper {
+export function startReaper(
+  store: Store,
+  operations: Operations,
+  intervalSeconds: number,
+  logger: Logger,
+  /** Told when each run ends (metrics); startedAt in ms since the epoch. */
+  ran?: (startedAt: number, seconds: number) => void,
+): Reaper {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
 
   const tick = async () => {
+    const startedAt = Date.now();
+    const started = performance.now();
     try {
       const { retried, failed } = await store.reapExpired();
       if (retried || failed) logger.debug({ retried, failed }, 'expired leases reaped');
@@ -25,6 +34,7 @@ export function startReaper(store: Store, operations: Operations, intervalSecond
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'reaper run failed; retrying next interval');
     }
+    ran?.(startedAt, (performance.now() - started) / 1000);
   };
   const schedule = () => {
     if (stopped) return;

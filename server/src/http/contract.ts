@@ -21,6 +21,8 @@ export function specPath(): string {
 }
 
 export interface OperationFacts {
+  /** The path as openapi.yaml writes it (`/v1/queues/{queue}`): what logs and metrics name a request by. */
+  route: string;
   /** Whether the operation declares a request body at all; without one, any body is ignored. */
   takesBody: boolean;
   /** Whether it must have one. */
@@ -70,7 +72,7 @@ export class Contract {
       for (const method of METHODS) {
         const operation = item[method];
         if (!isNode(operation)) continue;
-        const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve);
+        const facts = this.factsOf(path, operation, Array.isArray(item.parameters) ? item.parameters : [], resolve);
         const upper = method.toUpperCase();
         if (path.includes('{')) {
           const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
@@ -101,7 +103,7 @@ export class Contract {
     return undefined;
   }
 
-  private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node): OperationFacts {
+  private factsOf(route: string, operation: Node, shared: unknown[], resolve: (v: unknown) => Node): OperationFacts {
     const numericQuery = new Map<string, { min: number; max: number; integer: boolean }>();
     for (const p of [...shared, ...(Array.isArray(operation.parameters) ? operation.parameters : [])]) {
       const param = resolve(p);
@@ -119,6 +121,7 @@ export class Contract {
     const media = resolve(content['application/json']);
     const schema = resolve(media.schema);
     return {
+      route,
       takesBody: body !== undefined,
       bodyRequired: body?.required === true,
       maxItems: schema.type === 'array' && typeof schema.maxItems === 'number' ? schema.maxItems : undefined,
