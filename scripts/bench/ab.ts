@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
  * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
@@ -11,6 +11,9 @@
  *   coalesced paths), in jobs per second.
  * `idempotency-keys` is the client's, not the server's: "on" sends an Idempotency-Key with every
  * write (the client's default), "off" sends none (issue 19: keyed throughput >= 0.8 of unkeyed).
+ * `metrics` measures a cost rather than a gain: "on" serves /metrics, counts every job and
+ * times every request, and is scraped every 5 s as Prometheus would; "off" runs without them
+ * (issue 13: the cost stays under 5 % of throughput).
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
@@ -30,8 +33,8 @@ const flag = (name: string) => {
 };
 const optimisation = flag('--optimisation') ?? '';
 const clientSide = optimisation === 'idempotency-keys';
-if (!['hand-off', 'known-empty', 'coalescing', 'idempotency-keys'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]');
+if (!['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -70,10 +73,15 @@ async function measure(variant: Variant): Promise<Sample> {
     await flushOwnStats(db);
     const before = await readXacts(admin, dbName);
     const server = await ServerProcess.start({ databaseUrl: url, maxConnections: 10, env });
+    // With metrics on, a scraper reads them as Prometheus would, so that their cost is counted.
+    const scraper = optimisation === 'metrics' && variant === 'on'
+      ? setInterval(() => void fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => undefined), 5_000)
+      : undefined;
     let result: T;
     try {
       result = await phase(new Relay(server.url, relayOptions));
     } finally {
+      clearInterval(scraper);
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
     }
