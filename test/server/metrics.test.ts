@@ -284,7 +284,7 @@ describe('request log', function () {
   });
 
   it('makes up a request id when the client sent none or an unusable one', async () => {
-    for (const headers of [{}, { 'x-request-id': 'has spaces' }, { 'x-request-id': 'x'.repeat(129) }]) {
+    for (const headers of [{}, { 'x-request-id': 'has spaces' }, { 'x-request-id': 'x'.repeat(129) }] as Array<Record<string, string>>) {
       const res = await call('GET', '/health', { baseUrl: server.url, headers });
       const id = res.headers.get('x-request-id')!;
       expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
