@@ -78,6 +78,8 @@ export class Metrics implements JobEvents {
   private readonly reaperLastRun: Gauge;
   private readonly reaperDuration: Gauge;
   private firstRefresh: Promise<void> | undefined;
+  /** A refresh under way: the next tick skips rather than stack a second query behind a slow one. */
+  private refreshing = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -160,7 +162,11 @@ export class Metrics implements JobEvents {
   async text(): Promise<string> {
     this.firstRefresh ??= this.refresh().then(() => {
       if (this.closed) return;
-      this.timer = setInterval(() => void this.refresh(), this.options.refreshSeconds * 1000);
+      this.timer = setInterval(() => {
+        if (this.refreshing) return;
+        this.refreshing = true;
+        void this.refresh().finally(() => (this.refreshing = false));
+      }, this.options.refreshSeconds * 1000);
       this.timer.unref();
     });
     await this.firstRefresh;

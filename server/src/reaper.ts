@@ -31,10 +31,11 @@ export function startReaper(
       if (retried || failed) logger.debug({ retried, failed }, 'expired leases reaped');
       const { failedPurged } = await operations.maintain();
       if (failedPurged) logger.info({ failedPurged }, 'failed jobs past their retention purged');
+      // Only a run that finished counts: a reaper that keeps failing must show as stalled.
+      ran?.(startedAt, (performance.now() - started) / 1000);
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'reaper run failed; retrying next interval');
     }
-    ran?.(startedAt, (performance.now() - started) / 1000);
   };
   const schedule = () => {
     if (stopped) return;
