@@ -2,6 +2,7 @@
  * RelayClient: one method per operation of openapi.yaml, on openapi-fetch. Every method sends
  * through `#call` and `send` (send.ts), so timeouts, retries and errors work the same everywhere.
  */
+import { context, propagation } from '@opentelemetry/api';
 import createClient, { type Client, type ClientOptions, type FetchResponse, type MaybeOptionalInit } from 'openapi-fetch';
 import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions, type WriteOptions } from './send.js';
 import type { paths } from './schema.js';
@@ -155,6 +156,18 @@ function checkedToken(token: string | undefined): { Authorization: string } | un
   return { Authorization: `Bearer ${token}` };
 }
 
+/**
+ * The active OpenTelemetry context as headers (traceparent, tracestate), through the
+ * propagator the application registered; none registered (no SDK), none sent. The server keeps
+ * an enqueue's traceparent with its jobs, so that the worker's span joins the producer's trace.
+ */
+function traceHeaders(): Record<string, string> | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  for (const _ in carrier) return carrier;
+  return undefined;
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch size must be a positive integer, got ${size}`);
   const out: T[][] = [];
@@ -214,7 +227,9 @@ export class RelayClient<P = unknown, S = unknown> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const request = this.#api.request as (method: M, path: Path, init: Init & { signal: AbortSignal }) => Promise<FetchResult<unknown>>;
     // Per request, over the client's headers (openapi-fetch merges them; undefined adds nothing).
-    const headers = this.#authorization;
+    // The trace context is read now, in the caller's context: retries happen later, from timers.
+    const trace = traceHeaders();
+    const headers = trace || this.#authorization ? { ...trace, ...this.#authorization } : undefined;
     return send((signal) => request(method, path, { ...init, headers, signal } as Init & { signal: AbortSignal }), {
       method: method.toUpperCase(),
       path,

@@ -575,6 +575,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The server's metrics in the Prometheus text exposition format: job counters per queue,
+         *     queue gauges (refreshed from the database on an interval, the same on every server of
+         *     one database), latency histograms, the database pool, long polls, the reaper and the
+         *     Node.js process. 404 when the server runs with `--no-metrics`. Also served alone on
+         *     `--metrics-port` when that is set.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -662,7 +686,15 @@ export interface components {
              */
             attempt: number;
             run_id: components["schemas"]["RunId"];
+            traceparent?: components["schemas"]["Traceparent"];
         };
+        /**
+         * @description The W3C trace context (https://www.w3.org/TR/trace-context/) of the request that
+         *     enqueued the job, as its `traceparent` header gave it (in version-00 form). Absent when
+         *     that request sent none, or an invalid one. A worker starts the job's span as a child of it.
+         * @example 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+         */
+        Traceparent: string;
         JobRef: {
             queue: components["schemas"]["QueueName"];
             job_id: components["schemas"]["JobId"];
@@ -1041,6 +1073,13 @@ export interface components {
     };
     parameters: {
         /**
+         * @description The W3C trace context of the producer (https://www.w3.org/TR/trace-context/). It is
+         *     stored with each job the request enqueues and handed out with it by `next`, so that
+         *     the worker's span joins the producer's trace. One that is not a valid `traceparent`
+         *     is ignored, as the recommendation asks, never refused.
+         */
+        Traceparent: string;
+        /**
          * @description Makes a resent request have its effect once (draft-ietf-httpapi-idempotency-key-header).
          *     Within the server's window (`--idempotency-window`, default 24 h), the same key with the
          *     same request (method, operation, query and body) gets the first answer again, with
@@ -1110,6 +1149,13 @@ export interface operations {
                  *     changes: a finished id may be enqueued again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description The W3C trace context of the producer (https://www.w3.org/TR/trace-context/). It is
+                 *     stored with each job the request enqueues and handed out with it by `next`, so that
+                 *     the worker's span joins the producer's trace. One that is not a valid `traceparent`
+                 *     is ignored, as the recommendation asks, never refused.
+                 */
+                traceparent?: components["parameters"]["Traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -1165,6 +1211,13 @@ export interface operations {
                  *     changes: a finished id may be enqueued again.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description The W3C trace context of the producer (https://www.w3.org/TR/trace-context/). It is
+                 *     stored with each job the request enqueues and handed out with it by `next`, so that
+                 *     the worker's span joins the producer's trace. One that is not a valid `traceparent`
+                 *     is ignored, as the recommendation asks, never refused.
+                 */
+                traceparent?: components["parameters"]["Traceparent"];
             };
             path?: never;
             cookie?: never;
@@ -2156,6 +2209,33 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            default: components["responses"]["Problem"];
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP relay_jobs_enqueued_total Jobs stored by enqueue requests to this server.
+                     *     # TYPE relay_jobs_enqueued_total counter
+                     *     relay_jobs_enqueued_total{queue="mail"} 7
+                     */
+                    "text/plain": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
             default: components["responses"]["Problem"];
         };
     };

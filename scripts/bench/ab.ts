@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics [--runs N] [--quick]
  * npm run bench:ab -- --against <git ref> [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
@@ -17,6 +17,9 @@
  * each on a database of its own (the URL's name, and that name with `_against`), the client
  * sending no Idempotency-Key to either, so that both do the same work (issue 11: a change of
  * structure must leave no figure worse beyond the run-to-run spread).
+ * `metrics` measures a cost rather than a gain: "on" serves /metrics, counts every job and
+ * times every request, and is scraped every 5 s as Prometheus would; "off" runs without them
+ * (issue 13: the cost stays under 5 % of throughput).
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
@@ -39,8 +42,8 @@ const flag = (name: string) => {
 const against = flag('--against');
 const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
 const clientSide = optimisation === 'idempotency-keys';
-if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys | --against <git ref> [--runs N] [--quick]');
+if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics | --against <git ref> [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -110,10 +113,15 @@ async function measure(variant: Variant): Promise<Sample> {
     await flushOwnStats(db);
     const before = await readXacts(admin, dbName);
     const server = await ServerProcess.start({ databaseUrl, maxConnections: 10, env, root });
+    // With metrics on, a scraper reads them as Prometheus would, so that their cost is counted.
+    const scraper = optimisation === 'metrics' && variant === 'on'
+      ? setInterval(() => void fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => undefined), 5_000)
+      : undefined;
     let result: T;
     try {
       result = await phase(new Relay(server.url, relayOptions));
     } finally {
+      clearInterval(scraper);
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
     }

@@ -8,11 +8,14 @@ import { auth, type AuthToken } from './http/auth.js';
 import { Contract, specPath } from './http/contract.js';
 import { intake } from './http/intake.js';
 import { dashboard } from './http/ui.js';
+import { serveMetrics } from './http/metrics-route.js';
+import { requestLog } from './http/request-log.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
 import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { Idempotency } from './idempotency.js';
 import type { LongPoll } from './long-poll.js';
+import type { Metrics } from './metrics.js';
 import type { Operations } from './operations.js';
 import type { Store } from './store.js';
 
@@ -34,6 +37,8 @@ export interface AppOptions {
   tokens: readonly AuthToken[];
   /** The dashboard at /ui (http/ui.ts); absent: not served. */
   ui?: { readOnly: boolean };
+  /** Serves GET /metrics and times each request; undefined: metrics are off. */
+  metrics?: Metrics;
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -61,12 +66,14 @@ export function createApp(options: AppOptions): Express {
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
   cacheValidatorRouteMatchers();
+  const path = specPath();
+  const contract = Contract.load(path);
 
+  // First, so that every answer is logged and timed, refusals of the checks below included.
+  app.use(requestLog({ logger, contract, observe: options.metrics && ((...a) => options.metrics!.observeRequest(...a)) }));
   if (options.connections) app.use(options.connections.middleware());
   // Before the body is read: a request a browser was made to send must not reach a route.
   app.use(originGuard(options.guard));
-  const path = specPath();
-  const contract = Contract.load(path);
   // Not part of the API: the page is public (its API calls carry the token), so before auth.
   if (options.ui) app.use(dashboard({ readOnly: options.ui.readOnly, tokens: options.tokens.length > 0 }));
   // Before the intake: the body of a request without a valid token is never read.
@@ -93,6 +100,7 @@ export function createApp(options: AppOptions): Express {
       validateSecurity: false,
     }),
   );
+  if (options.metrics) serveMetrics(app, options.metrics);
   routes(app, {
     store,
     operations: options.operations,
@@ -101,6 +109,7 @@ export function createApp(options: AppOptions): Express {
     limits,
     idempotency: options.idempotency,
     contract: { yaml: contract.text, document: contract.document },
+    events: options.metrics,
   });
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -57,6 +57,14 @@ export interface Config {
   ui: boolean;
   /** The dashboard shows no actions, whatever the token's role. */
   uiReadOnly: boolean;
+  /** Whether GET /metrics is served (and jobs are counted for it). */
+  metrics: boolean;
+  /** Also serve /metrics alone on this port (same host); undefined: not. */
+  metricsPort: number | undefined;
+  /** Seconds between reads of the queue gauges from the database. */
+  metricsRefreshSeconds: number;
+  /** Distinct queue label values at most; later queues are reported as queue="_other". */
+  metricsMaxQueues: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -75,8 +83,11 @@ const CONTRACT_MAX_PAGE = 1000;
 /** The largest batch openapi.yaml takes (POST /enqueue/batch's maxItems). */
 const CONTRACT_MAX_BATCH = 10_000;
 
-/** The optimisations a bench may turn off to measure what each one is worth. */
-export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing'] as const;
+/**
+ * The optimisations a bench may turn off to measure what each one is worth; and `metrics`,
+ * whose cost is measured the same way.
+ */
+export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing', 'metrics'] as const;
 export type Optimisation = (typeof OPTIMISATIONS)[number];
 
 function disabledOptimisations(value: string | undefined): ReadonlySet<Optimisation> {
@@ -118,6 +129,10 @@ export const defaults: Config = {
   failedRetentionSeconds: 14 * 86_400,
   ui: true,
   uiReadOnly: false,
+  metrics: true,
+  metricsPort: undefined,
+  metricsRefreshSeconds: 5,
+  metricsMaxQueues: 1000,
   disabled: new Set(),
 };
 
@@ -206,6 +221,14 @@ function databaseUrl(value: string): string {
   return value;
 }
 
+/** RELAY_METRICS: on or off (the flag --no-metrics turns them off too). */
+function metricsSwitch(value: string | undefined): boolean {
+  if (value === undefined || value === '') return defaults.metrics;
+  if (/^(on|true|1)$/i.test(value)) return true;
+  if (/^(off|false|0)$/i.test(value)) return false;
+  throw new ConfigError(`RELAY_METRICS: must be on or off, got ${JSON.stringify(value)}`);
+}
+
 function logLevel(value: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(value)) throw new InvalidArgumentError(`must be one of ${levels.join(', ')}`);
@@ -269,6 +292,10 @@ function program(): Command {
     // of a switch's variable, RELAY_UI_READ_ONLY=false included, as the switch given.
     .addOption(new Option('--no-ui', 'do not serve the dashboard at /ui (env: RELAY_UI=off)'))
     .addOption(new Option('--ui-read-only', 'the dashboard shows no actions, whatever the token (env: RELAY_UI_READ_ONLY=true)'))
+    .addOption(new Option('--no-metrics', 'do not serve GET /metrics nor count for it (env: RELAY_METRICS=off)'))
+    .addOption(option('--metrics-port <port>', 'also serve /metrics alone on this port of --host (0 picks a free one); unset: only on --port', 'RELAY_METRICS_PORT', integer(0, 65535)))
+    .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
+    .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -301,6 +328,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
       ...settings(o),
       authTokens: authTokens(o.authTokens, o.authTokensFile),
       ...dashboardFlags(cmd, env),
+      metrics: o.metrics !== false && metricsSwitch(env.RELAY_METRICS),
+      metricsPort: o.metricsPort,
+      metricsRefreshSeconds: o.metricsRefreshInterval,
+      metricsMaxQueues: o.metricsMaxQueues,
       disabled: disabledOptimisations(env.RELAY_BENCH_DISABLE),
     },
   };

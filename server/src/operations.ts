@@ -1,5 +1,6 @@
 import type { Database } from './db/index.js';
 import { BadRequestError, FailedJobNotFoundError, JobExistsError, JobNotFoundError } from './errors.js';
+import type { JobEvents } from './job-events.js';
 import type { JobDetails, JobPage, JobStatus, PurgeFailedResult, QueueSummary, RetryFailedResult } from './jobs.js';
 import { cancelJob } from './sql/cancel.js';
 import { findJob } from './sql/job-details.js';
@@ -52,6 +53,8 @@ export class Operations {
       onAvailable: (queues: string[]) => void;
       /** Failed jobs older than this are purged by the reaper; 0 keeps them forever. */
       failedRetentionSeconds: number;
+      /** Told of each cancelled job (metrics). */
+      events?: Pick<JobEvents, 'cancelled'>;
     },
   ) {}
 
@@ -95,6 +98,7 @@ export class Operations {
   async cancel(queue: string, id: string): Promise<void> {
     const { cancelled, purged } = await cancelJob(this.db, queue, id);
     if (cancelled + purged === 0) throw new JobNotFoundError(queue, id, false);
+    if (cancelled > 0) this.options.events?.cancelled(queue);
   }
 
   async retry(queue: string, id: string): Promise<JobDetails> {

@@ -5,7 +5,9 @@ import type { RequestLimits } from './config.js';
 import type { DatabaseKind } from './db/index.js';
 import { fitAnswer } from './delivery.js';
 import { idempotent } from './http/idempotent.js';
+import { traceparentOf } from './http/trace-context.js';
 import type { Idempotency } from './idempotency.js';
+import type { JobEvents } from './job-events.js';
 import type { LeasedJob, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Operations } from './operations.js';
@@ -87,6 +89,8 @@ export interface RouteDeps {
   longPoll: LongPoll;
   databaseKind: DatabaseKind;
   limits: RequestLimits;
+  /** Told of the jobs each `next` hands out (metrics). */
+  events?: Pick<JobEvents, 'delivered'>;
 }
 
 /**
@@ -105,6 +109,7 @@ export function routes(app: Express, deps: RouteDeps): void {
     const { fits, left } = fitAnswer(jobs, limits.maxResponse);
     if (left.length > 0) await longPoll.release(left);
     deliver(res, longPoll, fits);
+    deps.events?.delivered(fits);
   });
 
   app.delete<ParamsDictionary, unknown, Body<'complete'>, Query<'complete'>>(['/v1/complete', '/complete'], (req, res) =>
@@ -117,7 +122,7 @@ export function routes(app: Express, deps: RouteDeps): void {
 
   app.post<ParamsDictionary, unknown, Body<'enqueue'>, Query<'enqueue'>>('/enqueue', (req, res) =>
     idempotent(idempotency, 'POST /enqueue', 202, req, res, async (key) => {
-      await store.enqueue(req.body, key);
+      await store.enqueue(req.body, key, traceparentOf(req.headers));
       res.status(202).end();
     }),
   );
@@ -136,7 +141,7 @@ export function routes(app: Express, deps: RouteDeps): void {
 
   app.post<ParamsDictionary, unknown, Body<'enqueueBatch'>, Query<'enqueueBatch'>>('/enqueue/batch', (req, res) =>
     idempotent(idempotency, 'POST /enqueue/batch', 202, req, res, async (key) => {
-      await store.enqueueBatch(req.body, key);
+      await store.enqueueBatch(req.body, key, traceparentOf(req.headers));
       res.status(202).end();
     }),
   );

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
 import { ConnectionCap } from './http/connections.js';
+import { listenForMetrics, type MetricsListener } from './http/metrics-route.js';
 import { answerNodeErrors } from './http/node-errors.js';
 import { isLoopbackAddress } from './http/origin-guard.js';
 import type { Config } from './config.js';
@@ -11,7 +12,9 @@ import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
 import { Idempotency } from './idempotency.js';
 import { LongPoll } from './long-poll.js';
+import { Metrics } from './metrics.js';
 import { notify } from './sql/notify.js';
+import { queueSummaries } from './sql/queues.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
 import { Operations } from './operations.js';
 import { Store } from './store.js';
@@ -21,6 +24,8 @@ export interface RelayServer {
   url: string;
   port: number;
   databaseKind: 'postgres' | 'pglite';
+  /** Where /metrics is served alone (--metrics-port), when it is. */
+  metricsUrl?: string;
   /** Long polls waiting now. */
   readonly waitingPolls: number;
   /** Stops accepting, finishes requests in flight, stops the reaper, closes the database. */
@@ -50,13 +55,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   });
   notifier.subscribe((queue) => longPoll.notify(queue));
   const idempotency = new Idempotency(db, config.idempotencyWindowSeconds);
+  const metrics = config.metrics && !config.disabled.has('metrics')
+    ? new Metrics({
+        maxQueues: config.metricsMaxQueues,
+        refreshSeconds: config.metricsRefreshSeconds,
+        queueSummaries: () => queueSummaries(db),
+        pool: db.poolStats,
+        waitingPolls: () => longPoll.waiting,
+        logger,
+      })
+    : undefined;
   const store = new Store(db, {
     onAvailable: announce,
     handOff: config.disabled.has('hand-off') ? undefined : longPoll,
     idempotency,
     coalesce: !config.disabled.has('coalescing'),
+    events: metrics,
   });
-  const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds });
+  const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds, events: metrics });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({
@@ -71,6 +87,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     guard: { listenHost: config.host, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
     tokens: config.authTokens,
     ui: config.ui ? { readOnly: config.uiReadOnly } : undefined,
+    metrics,
   });
   if (config.authTokens.length === 0 && !isLoopbackAddress(config.host)) {
     logger.warn({ host: config.host }, `no auth tokens (--auth-tokens) while listening on ${config.host}: anyone who reaches this address may call every operation`);
@@ -92,15 +109,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   // part of it (it is spent answering), so neither bounds the 60 s wait.
   server.headersTimeout = 20_000;
   server.requestTimeout = 120_000;
-  const reaper = startReaper(store, operations, config.reapInterval, logger);
+  const reaper = startReaper(store, operations, config.reapInterval, logger, metrics && ((startedAt, seconds) => metrics.reaperRan(startedAt, seconds)));
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let metricsListener: MetricsListener | undefined;
+  if (metrics && config.metricsPort !== undefined) {
+    try {
+      metricsListener = await listenForMetrics(metrics, config.host, config.metricsPort);
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await reaper.stop();
+      await unlisten();
+      await db.close();
+      throw err;
+    }
+  }
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     port,
     databaseKind: db.kind,
+    ...(metricsListener ? { metricsUrl: `http://${host}:${metricsListener.port}/metrics` } : {}),
     get waitingPolls() {
       return longPoll.waiting;
     },
@@ -118,6 +148,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
         closeUnused();
         const sweeper = setInterval(closeUnused, 20);
         await drained.finally(() => clearInterval(sweeper));
+        await metricsListener?.close();
+        metrics?.close();
         await reaper.stop();
         await notifier.flush();
         await unlisten();

@@ -2,10 +2,11 @@ import type { Database, Queryable } from './db/index.js';
 import { Coalescer } from './coalescer.js';
 import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, type RelayError } from './errors.js';
 import type { HandOff } from './hand-off.js';
+import { noJobEvents, type JobEvents } from './job-events.js';
 import { answerFor, keyId, KeyTakenError, type Idempotency, type IdempotencyKey } from './idempotency.js';
 import { checkJobKey } from './job-rules.js';
 import type { CompleteBatchResult, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
-import { deleteJobs } from './sql/complete.js';
+import { deleteJobs, type RemovedJob } from './sql/complete.js';
 import { insertJobs, insertJobsLeasing } from './sql/enqueue.js';
 import { failJob } from './sql/fail.js';
 import { listFailedJobs } from './sql/failed-jobs.js';
@@ -43,6 +44,13 @@ function withStoredRunAt<T extends NewJob>(job: T, path: string): T {
   return job.run_at === undefined ? job : { ...job, run_at: parseRfc3339(job.run_at, path) };
 }
 
+/** A job as stored: with the trace context of the request that enqueued it, if it had one. */
+type TracedJob = NewJob & { traceparent?: string };
+
+function withTrace(job: NewJob, traceparent: string | undefined): TracedJob {
+  return traceparent === undefined ? job : { ...job, traceparent };
+}
+
 export interface StoreOptions {
   onAvailable?: AvailabilityListener;
   /** Requests waiting for jobs, to which a single enqueue may hand its job at once. */
@@ -51,6 +59,8 @@ export interface StoreOptions {
   idempotency?: Idempotency;
   /** Whether concurrent single enqueues and completes share statements. Default true. */
   coalesce?: boolean;
+  /** Told of each outcome (metrics). */
+  events?: JobEvents;
 }
 
 /** An operation's outcome for one request: its result, or the error it answers. */
@@ -97,8 +107,9 @@ async function withoutTakenKeys<I, O>(items: Array<Keyed<I>>, run: (items: Array
 }
 
 export class Store {
-  private readonly enqueues: { submit(item: Keyed<NewJob>): Promise<void> };
+  private readonly enqueues: { submit(item: Keyed<TracedJob>): Promise<void> };
   private readonly completes: { submit(item: Keyed<JobRef>): Promise<boolean> };
+  private readonly events: JobEvents;
   private readonly onAvailable: AvailabilityListener;
   private readonly handOff: HandOff | undefined;
   private readonly idempotency: Idempotency | undefined;
@@ -110,7 +121,8 @@ export class Store {
     this.onAvailable = options.onAvailable ?? (() => undefined);
     this.handOff = options.handOff;
     this.idempotency = options.idempotency;
-    const enqueueEach = (items: Array<Keyed<NewJob>>) => withoutTakenKeys(items, (rest) => this.enqueueEach(rest));
+    this.events = options.events ?? noJobEvents;
+    const enqueueEach = (items: Array<Keyed<TracedJob>>) => withoutTakenKeys(items, (rest) => this.enqueueEach(rest));
     const completeEach = (items: Array<Keyed<JobRef>>) => withoutTakenKeys(items, (rest) => this.completeEach(rest));
     this.enqueues = options.coalesce === false ? alone(enqueueEach) : new Coalescer(enqueueEach, COALESCE_OPTIONS);
     this.completes = options.coalesce === false ? alone(completeEach) : new Coalescer(completeEach, COALESCE_OPTIONS);
@@ -130,22 +142,26 @@ export class Store {
     });
   }
 
-  /** Throws JobExistsError when (queue, id) is waiting or in flight. */
-  async enqueue(job: NewJob, idem?: IdempotencyKey): Promise<void> {
+  /**
+   * Throws JobExistsError when (queue, id) is waiting or in flight. traceparent: the request's
+   * trace context (checked), kept with the job.
+   */
+  async enqueue(job: NewJob, idem?: IdempotencyKey, traceparent?: string): Promise<void> {
     // Checked before the job joins a shared statement: its refusal must be its own.
     checkJobKey(job, '/body');
-    await this.enqueues.submit({ item: withStoredRunAt(job, '/body/run_at'), idem });
+    await this.enqueues.submit({ item: withTrace(withStoredRunAt(job, '/body/run_at'), traceparent), idem });
   }
 
   /** Returns how many jobs were stored; the rest already existed. */
-  async enqueueBatch(jobs: NewJob[], idem?: IdempotencyKey): Promise<number> {
+  async enqueueBatch(jobs: NewJob[], idem?: IdempotencyKey, traceparent?: string): Promise<number> {
     jobs.forEach((job, i) => checkJobKey(job, `/body/${i}`));
-    const canonical = jobs.map((job, i) => withStoredRunAt(job, `/body/${i}/run_at`));
-    const { stored, queues } = await this.effect(
+    const canonical = jobs.map((job, i) => withTrace(withStoredRunAt(job, `/body/${i}/run_at`), traceparent));
+    const { stored, queues, perQueue } = await this.effect(
       idem !== undefined,
-      (q) => (canonical.length === 0 ? Promise.resolve({ stored: 0, queues: [] }) : insertJobs(q, json(canonical))),
+      (q) => (canonical.length === 0 ? Promise.resolve({ stored: 0, queues: [], perQueue: new Map<string, number>() }) : insertJobs(q, json(canonical))),
       () => [idem && answerFor(idem, { result: undefined })],
     );
+    for (const [queue, n] of perQueue) this.events.enqueued(queue, n);
     if (queues.length > 0) this.onAvailable(queues);
     return stored;
   }
@@ -155,7 +171,7 @@ export class Store {
    * request waits for a job's queue, the job may be stored already leased to it (HandOff),
    * which it learns once the statement (and its transaction) is committed.
    */
-  private async enqueueEach(items: Array<Keyed<NewJob>>): Promise<Array<undefined | Error>> {
+  private async enqueueEach(items: Array<Keyed<TracedJob>>): Promise<Array<undefined | Error>> {
     const jobs = items.map((i) => i.item);
     const plan = this.handOff?.plan(jobs);
     let done;
@@ -176,6 +192,7 @@ export class Store {
       throw err;
     }
     plan?.settle(done.stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
+    for (const s of done.stored) this.events.enqueued(s.queue, 1);
     const waiting = new Set(done.stored.filter((s) => !s.delivery).map((s) => s.queue));
     if (waiting.size > 0) this.onAvailable([...waiting]);
     return done.results;
@@ -206,6 +223,7 @@ export class Store {
       (o) => [idem && answerFor(idem, o)],
     );
     unwrap(outcome);
+    this.events.rescheduled(job.queue);
     this.onAvailable([job.queue]);
   }
 
@@ -215,44 +233,53 @@ export class Store {
   }
 
   async completeBatch(refs: JobRef[], idem?: IdempotencyKey): Promise<CompleteBatchResult> {
-    return this.effect(
+    const { result, rows } = await this.effect(
       idem !== undefined,
       async (q) => {
-        const removed = await this.removeEach(q, refs);
-        return { completed: refs.filter((_, i) => removed[i]), not_found: refs.filter((_, i) => !removed[i]) };
+        const { removed, rows } = await this.removeEach(q, refs);
+        return { result: { completed: refs.filter((_, i) => removed[i]), not_found: refs.filter((_, i) => !removed[i]) }, rows };
       },
-      (result) => [idem && answerFor(idem, { result })],
+      ({ result }) => [idem && answerFor(idem, { result })],
     );
+    this.completed(rows);
+    return result;
   }
 
   /** Single completes together, each with its answer remembered when it carries a key. */
   private async completeEach(items: Array<Keyed<JobRef>>): Promise<boolean[]> {
     const refs = items.map((i) => i.item);
-    return this.effect(
+    const { removed, rows } = await this.effect(
       items.some((i) => i.idem),
       (q) => this.removeEach(q, refs),
-      (removed) =>
+      ({ removed }) =>
         items.map(({ item, idem }, i) =>
           idem && answerFor(idem, removed[i] ? { result: undefined } : { error: new JobNotFoundError(item.queue, item.job_id, false) }),
         ),
     );
+    this.completed(rows);
+    return removed;
+  }
+
+  private completed(rows: RemovedJob[]): void {
+    for (const r of rows) this.events.completed(r.queue, r.processed_seconds);
   }
 
   /**
-   * For each reference, whether it removed its job. A job listed twice counts for the first
-   * reference that matches it (any run_id, or the job's own).
+   * For each reference, whether it removed its job (and the jobs removed). A job listed twice
+   * counts for the first reference that matches it (any run_id, or the job's own).
    */
-  private async removeEach(q: Queryable, refs: JobRef[]): Promise<boolean[]> {
-    if (refs.length === 0) return [];
+  private async removeEach(q: Queryable, refs: JobRef[]): Promise<{ removed: boolean[]; rows: RemovedJob[] }> {
+    if (refs.length === 0) return { removed: [], rows: [] };
     const rows = await deleteJobs(q, refs);
     const removed = new Map(rows.map((r) => [key(r.queue, r.id), r.run_id]));
-    return refs.map((ref) => {
+    const answers = refs.map((ref) => {
       const k = key(ref.queue, ref.job_id);
       if (!removed.has(k)) return false;
       if (ref.run_id !== undefined && ref.run_id !== removed.get(k)) return false;
       removed.delete(k);
       return true;
     });
+    return { removed: answers, rows };
   }
 
   async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }, idem?: IdempotencyKey): Promise<FailResult> {
@@ -272,6 +299,8 @@ export class Store {
       (o) => [idem && answerFor(idem, o)],
     );
     const result = unwrap(outcome);
+    if (result.outcome === 'retrying') this.events.retried(queue, 'fail', 1);
+    else this.events.failed(queue, 'fail', 1);
     // A retry may be due at once (retry_in 0): waiting polls must hear of it.
     if (result.outcome === 'retrying') this.onAvailable([queue]);
     return result;
@@ -285,7 +314,11 @@ export class Store {
   async reapExpired(): Promise<{ retried: number; failed: number; keysPurged: number }> {
     const total = { retried: 0, failed: 0, keysPurged: (await this.idempotency?.purge()) ?? 0 };
     for (;;) {
-      const { retried, failed, queues } = await reapExpiredLeases(this.db, REAP_BATCH);
+      const { retried, failed, queues, perQueue } = await reapExpiredLeases(this.db, REAP_BATCH);
+      for (const r of perQueue) {
+        if (r.retried > 0) this.events.retried(r.queue, 'lease_expired', r.retried);
+        if (r.failed > 0) this.events.failed(r.queue, 'lease_expired', r.failed);
+      }
       if (queues.length > 0) this.onAvailable(queues);
       total.retried += retried;
       total.failed += failed;

@@ -119,13 +119,13 @@ describe('the packed @relay-ts/client', function () {
     console.log(`      packed ${packed.size} bytes, unpacked ${packed.unpackedSize} bytes, ${files.length} files`);
   });
 
-  it('installs with openapi-fetch as its only dependency', async () => {
+  it('installs with openapi-fetch and @opentelemetry/api (the API only, no SDK) as its only dependencies', async () => {
     const modules = join(dir, 'consumer', 'node_modules');
     const lock = JSON.parse(await readFile(join(dir, 'consumer', 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
     const installed = Object.keys(lock.packages).filter((p) => p !== '').map((p) => p.replace(/^node_modules\//, '')).sort();
-    expect(installed).to.deep.equal(['@relay-ts/client', 'openapi-fetch', 'openapi-typescript-helpers']);
+    expect(installed).to.deep.equal(['@opentelemetry/api', '@relay-ts/client', 'openapi-fetch', 'openapi-typescript-helpers']);
     const manifest = JSON.parse(await readFile(join(modules, '@relay-ts', 'client', 'package.json'), 'utf8'));
-    expect(Object.keys(manifest.dependencies)).to.deep.equal(['openapi-fetch']);
+    expect(Object.keys(manifest.dependencies)).to.deep.equal(['@opentelemetry/api', 'openapi-fetch']);
     expect(manifest.exports['.']).to.include({ types: './dist/index.d.ts', import: './dist/index.js' });
     const { stdout } = await run('du', ['-sk', '--apparent-size', modules]);
     console.log(`      node_modules of the consumer: ${stdout.split('\t')[0]} KiB`);
@@ -137,7 +137,7 @@ describe('the packed @relay-ts/client', function () {
       const js = await readFile(join(distDir, file), 'utf8');
       expect(js, file).not.to.match(/from ['"]node:|require\(|\bprocess\.|\bBuffer\b|\bglobal\./);
       for (const specifier of js.matchAll(/from ['"]([^'"]+)['"]/g)) {
-        expect(specifier[1], `${file} imports`).to.match(/^(\.\/|openapi-fetch$)/);
+        expect(specifier[1], `${file} imports`).to.match(/^(\.\/|openapi-fetch$|@opentelemetry\/api$)/);
       }
     }
   });

@@ -236,7 +236,13 @@ describe('relay-server binary', function () {
         // A client keeps its connection open after a request...
         const { status, socket } = await get(`${relay.url}/health`, agent);
         expect(status).to.equal(200);
-        expect(relay.logs, relay.stdout()).to.have.length(1);
+        // The start-up line, and the request's line (README: Monitoring, request logs).
+        await eventually(async () => relay.logs.length >= 2);
+        expect(relay.logs.filter((l) => l.msg !== 'request'), relay.stdout()).to.have.length(1);
+        // (spawnRelay's own readiness probes are requests to /health too.)
+        const requests = relay.logs.filter((l) => l.msg === 'request').map((l) => [l.method, l.route, l.status]);
+        expect(requests).to.have.length.at.least(1);
+        for (const request of requests) expect(request).to.deep.equal(['GET', '/health', 200]);
         expect(relay.stderr()).to.equal('');
         // ...which must not hold the shutdown for the keep-alive timeout: it is closed at once.
         const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));

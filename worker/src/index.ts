@@ -5,3 +5,4 @@ export { workerDefaults, type WorkerOptions, type WorkerSettings, type ProcessFu
 export { LeaseLostError, WorkerStoppedError, JobSettledError, JobTimeoutError } from './errors.js';
 export type { Logger } from './logger.js';
 export { nodeTransport, type NodeTransport } from './node-transport.js';
+export type { WorkerMetricsOptions, MetricsRegistry } from './metrics.js';

@@ -68,6 +68,8 @@ export interface JobContext<P, S> {
   minHeartbeatIntervalMs: number;
   onLeaseLost(job: RunningJob<P, S>, error: LeaseLostError): void;
   onHeartbeatError(job: RunningJob<P, S>, error: unknown): void;
+  /** A heartbeat was answered: the lease is renewed. */
+  onHeartbeat(job: RunningJob<P, S>): void;
   onRescheduled(job: RunningJob<P, S>): void;
   onFailed(job: RunningJob<P, S>, error: unknown, result: FailResult | undefined): void;
 }
@@ -116,6 +118,7 @@ export class RunningJob<P = unknown, S = unknown> implements ActiveJob<P, S> {
   readonly timeout: number;
   readonly max_retries: number;
   readonly run_at: string;
+  readonly traceparent: string | undefined;
   /** When the worker received it (ms since the epoch). */
   readonly receivedAt = Date.now();
 
@@ -152,6 +155,7 @@ export class RunningJob<P = unknown, S = unknown> implements ActiveJob<P, S> {
     this.timeout = leased.timeout;
     this.max_retries = leased.max_retries;
     this.run_at = leased.run_at;
+    this.traceparent = leased.traceparent;
     this.#state = leased.state;
     this.#context = context;
     this.#leaseEndsAt = leasedAt + this.timeout * 1000;
@@ -376,6 +380,7 @@ export class RunningJob<P = unknown, S = unknown> implements ActiveJob<P, S> {
         this.#leaseEndsAt = Math.max(this.#leaseEndsAt, sentAt + this.timeout * 1000);
         this.#armClock();
       }
+      this.#context.onHeartbeat(this);
     } catch (error) {
       if (error instanceof JobNotFoundError) throw this.lose(error);
       throw error;

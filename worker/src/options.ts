@@ -7,6 +7,7 @@ import { RelayClient } from '@relay-ts/client';
 import type { ActiveJob } from './job.js';
 import { nodeTransport } from './node-transport.js';
 import { stderrLogger, type Logger } from './logger.js';
+import type { WorkerMetricsOptions } from './metrics.js';
 
 /** What `process` is: given as the `process` option, or as the method of a subclass. */
 export type ProcessFunction<P = unknown, S = unknown> = (job: ActiveJob<P, S>) => Promise<void>;
@@ -68,6 +69,12 @@ export interface WorkerOptions<P = unknown, S = unknown> {
    * one line each; `{}` logs nothing.
    */
   logger?: Logger;
+  /**
+   * Export the worker's metrics (jobs started, succeeded and failed, handler duration,
+   * heartbeats, lost leases, by queue) to this prom-client registry. prom-client must then be
+   * installed; it is loaded by `start()`. Default: no metrics (the events still tell all of it).
+   */
+  metrics?: WorkerMetricsOptions;
 }
 
 export interface StartOptions {
@@ -106,6 +113,7 @@ export interface WorkerSettings<P = unknown, S = unknown> {
   readonly completionBatchWindowMs: number;
   readonly jobTimeoutMs: number | undefined;
   readonly logger: Logger;
+  readonly metrics: WorkerMetricsOptions | undefined;
 }
 
 function check(ok: boolean, name: string, rule: string, value: unknown): asserts ok {
@@ -148,6 +156,11 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   if (jobTimeoutMs !== undefined) check(typeof jobTimeoutMs === 'number' && jobTimeoutMs > 0, 'jobTimeoutMs', 'a positive number of ms', jobTimeoutMs);
   const logger = given.logger ?? stderrLogger;
   check(typeof logger === 'object' && logger !== null, 'logger', 'an object with debug, info, warn or error methods', logger);
+  const metrics = given.metrics;
+  if (metrics !== undefined) {
+    const registry = metrics?.registry as Partial<WorkerMetricsOptions['registry']> | undefined;
+    check(typeof registry?.getSingleMetric === 'function' && typeof registry.registerMetric === 'function', 'metrics', '{ registry } with a prom-client Registry', '(not a registry)');
+  }
 
   return Object.freeze({
     client: client ?? new RelayClient<P, S>({ baseUrl: baseUrl!, token, ...nodeTransport() }),
@@ -162,5 +175,6 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
     completionBatchWindowMs,
     jobTimeoutMs: jobTimeoutMs === Infinity ? undefined : jobTimeoutMs,
     logger,
+    metrics,
   });
 }

@@ -13,12 +13,18 @@ import { Completer } from './completions.js';
 import { JobTimeoutError, type LeaseLostError } from './errors.js';
 import { RunningJob, type ActiveJob, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
+import { instrument } from './metrics.js';
 import { resolveSettings, workerDefaults, type ProcessFunction, type StartOptions, type WorkerOptions, type WorkerSettings } from './options.js';
+import { inHandlerSpan } from './tracing.js';
 
 /** The events a worker emits, with their arguments. A listener that throws is logged and ignored. */
 export interface WorkerEvents<P = unknown, S = unknown> {
   /** `process` is about to be called for the job. */
   started: [job: ActiveJob<P, S>];
+  /** `process` returned or threw (`error`, undefined when it returned), after `durationMs`. */
+  processed: [job: ActiveJob<P, S>, durationMs: number, error: unknown];
+  /** A heartbeat of the job was answered: its lease is renewed. */
+  heartbeat: [job: ActiveJob<P, S>];
   /** The server removed the job after `process` resolved; `durationMs` from receiving it to completion. */
   completed: [job: ActiveJob<P, S>, durationMs: number];
   /**
@@ -95,6 +101,8 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
   /** Wakes the poll loop: a slot was freed, a poll was answered, or stop() came. */
   #wake: (() => void) | undefined;
   #removeSignalHandlers: (() => void) | undefined;
+  /** The metrics listening to this worker's events: set up once, by the first start(). */
+  #instrumented: Promise<void> | undefined;
 
   /** Throws a TypeError when an option is missing or out of range. */
   constructor(options: WorkerOptions<P, S>) {
@@ -132,6 +140,15 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       throw new TypeError(overridden ? 'give process either as an option or as a method, not both' : 'the worker has no process: give the process option or override process()');
     }
     const settings = this.settings;
+    if (settings.metrics) {
+      this.#instrumented ??= instrument(this, settings.queue, settings.metrics).catch((error: unknown) => {
+        this.#instrumented = undefined;
+        throw error;
+      });
+      await this.#instrumented;
+      // Another start() may have gone ahead meanwhile.
+      if (this.#status !== 'idle') throw new Error(`the worker is already ${this.#status}`);
+    }
     this.#limit = pLimit(settings.concurrency);
     // Nothing else can join a batch of completions while no handler is running.
     this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0);
@@ -312,6 +329,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         log(settings.logger, 'warn', 'lease lost', { queue: job.queue, jobId: job.id, runId: job.run_id, reason: error.cause });
         this.#emit('leaseLost', job, error);
       },
+      onHeartbeat: (job) => this.#emit('heartbeat', job),
       onHeartbeatError: (job, error) => {
         log(settings.logger, 'warn', 'heartbeat failed', { queue: job.queue, jobId: job.id, error });
         this.#emit('requestError', job, error, 'heartbeat');
@@ -368,14 +386,16 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         const failing = job.timeLimitReached(error);
         if (failing) timedOut = this.#failTimedOut(job, failing, settings);
       }, timerMs(jobTimeoutMs));
+      const started = performance.now();
       try {
-        await this.process(job);
+        await inHandlerSpan(job, () => this.process(job));
       } catch (error) {
         threw = true;
         thrown = error;
       } finally {
         clearTimeout(limit);
       }
+      this.#emit('processed', job, performance.now() - started, thrown);
       await job.returned();
     });
     // Freed here, in the same turn as the completion below is handed to the completer: a

@@ -108,6 +108,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         await current?.end().catch(() => undefined);
       };
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();
     },

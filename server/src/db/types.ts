@@ -30,5 +30,7 @@ export interface Database extends Queryable {
    * connection outside the pool. Returns a function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** The connection pool's connections and waiting queries, where there is a pool (PostgreSQL). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }

@@ -43,6 +43,8 @@ export interface OperationFacts {
   access: Access;
   /** Where the job keys are, for the server's key length limit. */
   keys: KeyFields;
+  /** The path as openapi.yaml writes it (`/v1/queues/{queue}`): what logs and metrics name a request by. */
+  route: string;
   /** Whether the operation declares a request body at all; without one, any body is ignored. */
   takesBody: boolean;
   /** Whether it must have one. */
@@ -128,7 +130,7 @@ export class Contract {
         if (!isNode(operation)) continue;
         const upper = method.toUpperCase();
         const access = accessOf(operation.security ?? fallback, `${upper} ${path}`);
-        const facts = this.factsOf(operation, Array.isArray(item.parameters) ? item.parameters : [], resolve, access);
+        const facts = this.factsOf(path, operation, Array.isArray(item.parameters) ? item.parameters : [], resolve, access);
         if (path.includes('{')) {
           const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[^}]+\\?\}/g, '[^/]+');
           this.routes.push({ pattern: new RegExp(`^${source}$`), method: upper, facts });
@@ -169,7 +171,7 @@ export class Contract {
     return found && !this.routes.some((r) => r.pattern.test(path));
   }
 
-  private factsOf(operation: Node, shared: unknown[], resolve: (v: unknown) => Node, access: Access): OperationFacts {
+  private factsOf(route: string, operation: Node, shared: unknown[], resolve: (v: unknown) => Node, access: Access): OperationFacts {
     const numericQuery = new Map<string, { min: number; max: number; integer: boolean }>();
     const keys: KeyFields = { query: [], body: [] };
     for (const p of [...shared, ...(Array.isArray(operation.parameters) ? operation.parameters : [])]) {
@@ -197,6 +199,7 @@ export class Contract {
     return {
       access,
       keys,
+      route,
       takesBody: body !== undefined,
       bodyRequired: body?.required === true,
       maxItems: schema.type === 'array' && typeof schema.maxItems === 'number' ? schema.maxItems : undefined,

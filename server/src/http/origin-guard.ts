@@ -32,7 +32,7 @@ export interface OriginGuardOptions {
 
 const ALLOW_METHODS = 'GET, POST, PATCH, DELETE';
 const ALLOW_HEADERS = 'Content-Type, Authorization, Idempotency-Key, traceparent, X-Request-Id';
-const EXPOSE_HEADERS = 'Retry-After';
+const EXPOSE_HEADERS = 'Retry-After, X-Request-Id';
 // Preflights are cheap but cost a round trip before every non-simple request.
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 

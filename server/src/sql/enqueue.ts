@@ -4,20 +4,20 @@ import { toLeasedJob, type LeasedRow } from './rows.js';
 import type { LeasedJob } from '../jobs.js';
 
 // The jobs of $1 (a JSON array), in array order so that seq (the FIFO tie-break) follows it.
-const COLUMNS = 'queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz';
+const COLUMNS = 'queue text, id text, timeout integer, max_retries integer, payload jsonb, state jsonb, run_at timestamptz, traceparent text';
 const VALUES = `j.queue, j.id, j.timeout, COALESCE(j.max_retries, 0), COALESCE(j.payload, 'null'::jsonb),
-                  NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now())`;
+                  NULLIF(j.state, 'null'::jsonb), COALESCE(j.run_at, now()), j.traceparent`;
 
 const ENQUEUE_BATCH: Statement = {
   name: 'relay_enqueue_batch',
   // Params: $1 the jobs as a JSON array. A (queue, id) that exists or repeats is skipped, the
-  // first occurrence wins. Returns the number of jobs stored and their queues.
+  // first occurrence wins. Returns the number of jobs stored per queue (no row: none stored).
   text: `WITH stored AS (
-           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at)
+           INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, traceparent)
            SELECT ${VALUES} FROM jsonb_to_recordset($1::jsonb) AS j(${COLUMNS})
            ON CONFLICT DO NOTHING
            RETURNING queue)
-         SELECT count(*)::int AS stored, COALESCE(array_agg(DISTINCT queue), '{}') AS queues FROM stored`,
+         SELECT queue, count(*)::int AS stored FROM stored GROUP BY queue`,
 };
 
 const ENQUEUE_EACH: Statement = {
@@ -27,13 +27,14 @@ const ENQUEUE_EACH: Statement = {
   // older job ready (FIFO: that one would be claimed first) and is not paused. A (queue, id) that exists or
   // repeats is skipped, the first wins. Returns (queue, id) of each job stored, and the
   // delivery of each one leased (payload and state only for those).
-  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, run_id, attempt, lease_expires_at)
+  text: `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, run_at, traceparent, run_id, attempt, lease_expires_at, leased_at)
            SELECT ${VALUES},
                   CASE WHEN h.leased THEN ${NEW_RUN_ID} END,
                   CASE WHEN h.leased THEN 1 ELSE 0 END,
-                  CASE WHEN h.leased THEN ${LEASE_END} END
+                  CASE WHEN h.leased THEN ${LEASE_END} END,
+                  CASE WHEN h.leased THEN now() END
            FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (${COLUMNS}))
-                WITH ORDINALITY AS j(queue, id, timeout, max_retries, payload, state, run_at, ord)
+                WITH ORDINALITY AS j(queue, id, timeout, max_retries, payload, state, run_at, traceparent, ord)
            CROSS JOIN LATERAL (
              SELECT CASE WHEN j.ord = ANY($2::bigint[]) THEN NOT EXISTS (
                       SELECT 1 FROM relay_jobs w WHERE w.queue = j.queue AND w.run_id IS NULL AND w.run_at <= now())
@@ -43,13 +44,15 @@ const ENQUEUE_EACH: Statement = {
            ON CONFLICT DO NOTHING
            RETURNING queue, id, run_id::text AS run_id, attempt, timeout, max_retries,
                      CASE WHEN run_id IS NOT NULL THEN payload END AS payload,
-                     CASE WHEN run_id IS NOT NULL THEN state END AS state, run_at`,
+                     CASE WHEN run_id IS NOT NULL THEN state END AS state, run_at,
+                     CASE WHEN run_id IS NOT NULL THEN traceparent END AS traceparent`,
 };
 
-/** Stores jobs given as JSON text; returns how many were stored (the rest existed) and their queues. */
-export async function insertJobs(db: Queryable, jobsJson: string): Promise<{ stored: number; queues: string[] }> {
-  const { rows } = await db.query<{ stored: number; queues: string[] }>(ENQUEUE_BATCH, [jobsJson]);
-  return rows[0] ?? { stored: 0, queues: [] };
+/** Stores jobs given as JSON text; returns how many were stored (the rest existed) in all and per queue. */
+export async function insertJobs(db: Queryable, jobsJson: string): Promise<{ stored: number; queues: string[]; perQueue: Map<string, number> }> {
+  const { rows } = await db.query<{ queue: string; stored: number }>(ENQUEUE_BATCH, [jobsJson]);
+  const perQueue = new Map(rows.map((r) => [r.queue, r.stored]));
+  return { stored: rows.reduce((n, r) => n + r.stored, 0), queues: [...perQueue.keys()], perQueue };
 }
 
 export interface StoredJob {

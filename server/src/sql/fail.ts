@@ -19,7 +19,7 @@ const FAIL: Statement = {
            RETURNING j.*
          ), moved AS (
            ${MOVE_TO_FAILED}
-           SELECT queue, id, timeout, max_retries, attempt, payload, state, run_at, enqueued_at, $4 FROM dead
+           SELECT queue, id, timeout, max_retries, attempt, payload, state, run_at, enqueued_at, $4, traceparent FROM dead
          ), retried AS (
            UPDATE relay_jobs j
            SET retries = j.retries + 1, run_id = NULL, lease_expires_at = NULL,

@@ -18,12 +18,12 @@ export const NEXT: Statement = {
            FOR UPDATE SKIP LOCKED
          ), claimed AS (
            UPDATE relay_jobs j
-           SET run_id = ${NEW_RUN_ID}, attempt = j.attempt + 1, lease_expires_at = ${LEASE_END}
+           SET run_id = ${NEW_RUN_ID}, attempt = j.attempt + 1, lease_expires_at = ${LEASE_END}, leased_at = now()
            FROM picked p
            WHERE j.queue = p.queue AND j.id = p.id
            RETURNING ${DELIVERED_COLUMNS}, j.seq
          )
-         SELECT id, queue, timeout, max_retries, payload, state, run_at, attempt, run_id
+         SELECT id, queue, timeout, max_retries, payload, state, run_at, attempt, run_id, traceparent
          FROM claimed ORDER BY run_at, seq`,
 };
 

@@ -9,8 +9,8 @@ import { toJobDetails, type DetailsRow } from './rows.js';
  * no deliveries; the failure row it came from is removed in the same statement.
  */
 
-const STORE_FROM = (source: string) => `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state)
-           SELECT queue, id, timeout, max_retries, payload, state FROM ${source} ORDER BY failure_id
+const STORE_FROM = (source: string) => `INSERT INTO relay_jobs (queue, id, timeout, max_retries, payload, state, traceparent)
+           SELECT queue, id, timeout, max_retries, payload, state, traceparent FROM ${source} ORDER BY failure_id
            ON CONFLICT DO NOTHING`;
 
 const RETRY_ONE: Statement = {

@@ -13,7 +13,7 @@ export interface JobRow {
   run_at: string;
 }
 
-export type LeasedRow = JobRow & { attempt: number; run_id: string };
+export type LeasedRow = JobRow & { attempt: number; run_id: string; traceparent: string | null };
 
 export type FailedRow = JobRow & { attempts: number; reason: string; failed_at: string };
 
@@ -24,10 +24,12 @@ function withState<T extends { state?: unknown }>(job: T, state: unknown): T {
 }
 
 export function toLeasedJob(r: LeasedRow): LeasedJob {
-  return withState<LeasedJob>(
+  const job = withState<LeasedJob>(
     { id: r.id, queue: r.queue, timeout: r.timeout, max_retries: r.max_retries, payload: r.payload, run_at: formatTimestamp(r.run_at), attempt: r.attempt, run_id: r.run_id },
     r.state,
   );
+  if (r.traceparent !== null && r.traceparent !== undefined) job.traceparent = r.traceparent;
+  return job;
 }
 
 export function toFailedJob(r: FailedRow): FailedJob {

@@ -15,10 +15,10 @@ export const RETRIES_USED_UP = 'j.max_retries >= 0 AND j.retries >= j.max_retrie
 
 /** The head of the statement that keeps a job that failed for good; SELECT its columns after it. */
 export const MOVE_TO_FAILED = `INSERT INTO relay_failed_jobs
-           (queue, id, timeout, max_retries, attempts, payload, state, run_at, enqueued_at, reason)`;
+           (queue, id, timeout, max_retries, attempts, payload, state, run_at, enqueued_at, reason, traceparent)`;
 
 /** The columns of a job as the API hands it out, from relay_jobs `j`. */
-export const DELIVERED_COLUMNS = 'j.id, j.queue, j.timeout, j.max_retries, j.payload, j.state, j.run_at, j.attempt, j.run_id::text AS run_id';
+export const DELIVERED_COLUMNS = 'j.id, j.queue, j.timeout, j.max_retries, j.payload, j.state, j.run_at, j.attempt, j.run_id::text AS run_id, j.traceparent';
 
 /** A queue `queueExpr` is not paused: its jobs may be leased. */
 export const notPaused = (queueExpr: string) => `NOT EXISTS (SELECT 1 FROM relay_queues pq WHERE pq.queue = ${queueExpr} AND pq.paused_at IS NOT NULL)`;
