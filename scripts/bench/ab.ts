@@ -1,6 +1,6 @@
 /**
  * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics [--runs N] [--quick]
- * npm run bench:ab -- --against <git ref> [--runs N] [--quick]
+ * npm run bench:ab -- --against <git ref> [--this <git ref>] [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
  * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
@@ -16,7 +16,8 @@
  * a worktree of its own under the system's temporary directory (this checkout's node_modules),
  * each on a database of its own (the URL's name, and that name with `_against`), the client
  * sending no Idempotency-Key to either, so that both do the same work (issue 11: a change of
- * structure must leave no figure worse beyond the run-to-run spread).
+ * structure must leave no figure worse beyond the run-to-run spread). `--this <ref>` runs an
+ * earlier commit's server on the "on" side too, built the same way.
  * `metrics` measures a cost rather than a gain: "on" serves /metrics, counts every job and
  * times every request, and is scraped every 5 s as Prometheus would; "off" runs without them
  * (issue 13: the cost stays under 5 % of throughput).
@@ -40,6 +41,7 @@ const flag = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const against = flag('--against');
+const thisRef = flag('--this');
 const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
 const clientSide = optimisation === 'idempotency-keys';
 if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics'].includes(optimisation)) {
@@ -89,7 +91,7 @@ async function side(sideUrl: string, root: string | undefined): Promise<Side> {
 
 const againstUrl = new URL(url);
 againstUrl.pathname = `${againstUrl.pathname}_against`;
-const onSide = await side(url, undefined);
+const onSide = await side(url, thisRef ? buildAgainst(thisRef) : undefined);
 const offSide = against ? await side(againstUrl.toString(), buildAgainst(against)) : onSide;
 
 type Variant = 'on' | 'off';
@@ -166,7 +168,7 @@ const summary = Object.fromEntries(
   ]),
 ) as Record<Variant, Record<(typeof keys)[number], { median: number; min: number; max: number }>>;
 
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+const commit = execFileSync('git', ['rev-parse', '--short', thisRef ?? 'HEAD'], { encoding: 'utf8' }).trim();
 const when = new Date().toISOString();
 const fmt = (f: { median: number; min: number; max: number }, digits: number) => `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}–${f.max.toFixed(digits)})`;
 const rows: Array<[string, (typeof keys)[number], number]> = [
