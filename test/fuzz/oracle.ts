@@ -358,7 +358,8 @@ export function judge(r: Rendered, limits: Limits): Verdict {
 /** Things an error detail must not show: the database's words, SQL, stack frames. */
 const LEAKS = /invalid byte sequence|invalid input syntax|violates|SQLSTATE|\bsyntax error\b|\brelation\b|\bcolumn\b|\bjsonb?\b.*\bunsupported\b|node_modules|\.[jt]s:\d+|\bat \S+ \(|TypeError|RangeError|ReferenceError|Cannot read propert/i;
 
-const STATUSES_WITHOUT_OPERATION = new Set([400, 404, 405, 408, 413, 415, 417, 431]);
+// 403: the origin guard answers before any route, on every path (openapi.yaml's Problem response).
+const STATUSES_WITHOUT_OPERATION = new Set([400, 403, 404, 405, 408, 413, 415, 417, 431]);
 const OK_STATUSES = new Set([200, 202, 204, 404, 409]);
 
 /** Every way the answer breaks the contract; empty when it keeps it. */
