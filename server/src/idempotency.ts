@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { inBatches } from './batches.js';
 import type { Queryable } from './db/index.js';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, toProblem, type RelayError } from './errors.js';
 import { findAnswer, purgeExpiredKeys, rememberAnswers, type AnswerToRemember, type RememberedAnswer } from './sql/idempotency.js';
@@ -99,12 +100,6 @@ export class Idempotency {
   /** Deletes expired keys in bounded batches; returns how many. */
   async purge(batch = 1000, maxBatches = 100): Promise<number> {
     if (!this.enabled) return 0;
-    let total = 0;
-    for (let i = 0; i < maxBatches; i++) {
-      const n = await purgeExpiredKeys(this.db, this.windowSeconds, batch);
-      total += n;
-      if (n < batch) break;
-    }
-    return total;
+    return inBatches((n) => purgeExpiredKeys(this.db, this.windowSeconds, n), batch, maxBatches);
   }
 }

@@ -1,3 +1,4 @@
+import { inBatches } from './batches.js';
 import type { Database } from './db/index.js';
 import { BadRequestError, FailedJobNotFoundError, JobExistsError, JobNotFoundError } from './errors.js';
 import type { JobEvents } from './job-events.js';
@@ -125,30 +126,15 @@ export class Operations {
 
   async purgeFailed(queue: string, failedBefore: string | undefined): Promise<PurgeFailedResult> {
     const before = failedBefore === undefined ? null : parseRfc3339(failedBefore, '/query/failed_before');
-    let purged = 0;
-    for (;;) {
-      const n = await purgeFailedBatch(this.db, queue, before, BATCH);
-      purged += n;
-      if (n < BATCH) return { purged };
-    }
+    return { purged: await inBatches((n) => purgeFailedBatch(this.db, queue, before, n), BATCH) };
   }
 
   /** The reaper's share: folds count deltas and purges failed jobs past the retention. */
   async maintain(maxBatches = 100): Promise<{ deltasFolded: number; failedPurged: number }> {
-    const done = { deltasFolded: 0, failedPurged: 0 };
-    for (let i = 0; i < maxBatches; i++) {
-      const n = await foldCountDeltas(this.db, BATCH * 10);
-      done.deltasFolded += n;
-      if (n < BATCH * 10) break;
-    }
+    const deltasFolded = await inBatches((n) => foldCountDeltas(this.db, n), BATCH * 10, maxBatches);
     await pruneEmptyCounts(this.db, BATCH);
-    if (this.options.failedRetentionSeconds > 0) {
-      for (let i = 0; i < maxBatches; i++) {
-        const n = await purgeRetainedBatch(this.db, this.options.failedRetentionSeconds, BATCH);
-        done.failedPurged += n;
-        if (n < BATCH) break;
-      }
-    }
-    return done;
+    const retention = this.options.failedRetentionSeconds;
+    const failedPurged = retention > 0 ? await inBatches((n) => purgeRetainedBatch(this.db, retention, n), BATCH, maxBatches) : 0;
+    return { deltasFolded, failedPurged };
   }
 }
