@@ -24,10 +24,10 @@
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { buildCheckout } from './checkout.js';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DEFAULT_DATABASE_URL, adminUrl, ensureDatabase, flushOwnStats, preload, readXacts, truncate, waitBackendsGone } from './db.js';
@@ -54,21 +54,6 @@ const latencySeconds = quick ? 2 : 10;
 const rate = 200;
 const jobs = quick ? 1_000 : 10_000;
 
-/** A checkout of `ref` with its server built, for `--against`. */
-function buildAgainst(ref: string): string {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: root, encoding: 'utf8' }).trim();
-  const dir = join(tmpdir(), `relay-ab-${sha}`);
-  if (!existsSync(join(dir, 'server', 'dist', 'bin.js'))) {
-    rmSync(dir, { recursive: true, force: true });
-    execFileSync('git', ['worktree', 'prune'], { cwd: root });
-    execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: root, stdio: 'inherit' });
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], { cwd: dir, stdio: 'inherit' });
-  }
-  return dir;
-}
-
 const url = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const admin = new pg.Client(adminUrl(url));
 await admin.connect();
@@ -91,8 +76,8 @@ async function side(sideUrl: string, root: string | undefined): Promise<Side> {
 
 const againstUrl = new URL(url);
 againstUrl.pathname = `${againstUrl.pathname}_against`;
-const onSide = await side(url, thisRef ? buildAgainst(thisRef) : undefined);
-const offSide = against ? await side(againstUrl.toString(), buildAgainst(against)) : onSide;
+const onSide = await side(url, thisRef ? buildCheckout(thisRef) : undefined);
+const offSide = against ? await side(againstUrl.toString(), buildCheckout(against)) : onSide;
 
 type Variant = 'on' | 'off';
 interface Sample {
