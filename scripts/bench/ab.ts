@@ -84,6 +84,8 @@ interface Sample {
   p50: number;
   p99: number;
   statementsPerJob: number;
+  requestsPerJob: number;
+  completionRequestsPerJob: number;
   enqueuePerSecond: number;
   completePerSecond: number;
 }
@@ -94,7 +96,7 @@ async function measure(variant: Variant): Promise<Sample> {
   const relayOptions = { idempotencyKeys: against ? false : !(clientSide && variant === 'off') };
   const { db, dbName, url: databaseUrl, root } = variant === 'on' ? onSide : offSide;
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
-  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number }> => {
+  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number; requests: number }> => {
     await truncate(db);
     await prepare?.();
     await flushOwnStats(db);
@@ -105,14 +107,15 @@ async function measure(variant: Variant): Promise<Sample> {
       ? setInterval(() => void fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => undefined), 5_000)
       : undefined;
     let result: T;
+    const relay = new Relay(server.url, relayOptions);
     try {
-      result = await phase(new Relay(server.url, relayOptions));
+      result = await phase(relay);
     } finally {
       clearInterval(scraper);
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
     }
-    return { result, xacts: (await readXacts(admin, dbName)) - before };
+    return { result, xacts: (await readXacts(admin, dbName)) - before, requests: relay.requests };
   };
   const latency = await run((relay) => relay.latency('ab', rate, latencySeconds, { concurrency: 8 }));
   const stats = latencyStats(latency.result.samples);
@@ -125,6 +128,8 @@ async function measure(variant: Variant): Promise<Sample> {
     p50: stats.p50,
     p99: stats.p99,
     statementsPerJob: latency.xacts / latency.result.jobs,
+    requestsPerJob: latency.requests / latency.result.jobs,
+    completionRequestsPerJob: completion.requests / completion.result.jobs,
     enqueuePerSecond: enqueue.result.jobs / enqueue.result.seconds,
     completePerSecond: completion.result.jobs / completion.result.seconds,
   };
@@ -135,14 +140,14 @@ for (let i = 0; i < runs; i++) {
   for (const variant of order) {
     const s = await measure(variant);
     samples[variant].push(s);
-    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
+    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
   }
 }
 await onSide.db.end();
 if (offSide !== onSide) await offSide.db.end();
 await admin.end();
 
-const keys = ['p50', 'p99', 'statementsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
+const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
 const summary = Object.fromEntries(
   (['on', 'off'] as const).map((v) => [
     v,
@@ -160,6 +165,8 @@ const rows: Array<[string, (typeof keys)[number], number]> = [
   ['latency p50, ms', 'p50', 2],
   ['latency p99, ms', 'p99', 2],
   ['statements per job (latency phase)', 'statementsPerJob', 2],
+  ['HTTP requests per job (latency phase)', 'requestsPerJob', 2],
+  ['HTTP requests per job (complete each, c50)', 'completionRequestsPerJob', 2],
   ['enqueue single, 8 producers, jobs/s', 'enqueuePerSecond', 0],
   ['complete each, c50, jobs/s', 'completePerSecond', 0],
 ];

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from './db/index.js';
 import { Coalescer } from './coalescer.js';
-import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, type RelayError } from './errors.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, withoutStack, type RelayError } from './errors.js';
 import type { HandOff } from './hand-off.js';
 import { noJobEvents, type JobEvents } from './job-events.js';
 import { answerFor, asKeyTaken, keyId, KeyTakenError, possibleAnswers, type Idempotency, type IdempotencyKey } from './idempotency.js';
@@ -227,7 +227,7 @@ export class Store {
   ): Promise<R> {
     const idempotency = this.idempotency;
     if (!idempotency || !items.some((i) => i.idem)) return plain();
-    const answers = items.flatMap(({ item, idem }, i) => (idem ? [possibleAnswers(idem, i + 1, refusal(item))] : []));
+    const answers = items.flatMap(({ item, idem }, i) => (idem ? [possibleAnswers(idem, i + 1, withoutStack(() => refusal(item)))] : []));
     try {
       return await keyed(answers, idempotency.windowSeconds);
     } catch (err) {
