@@ -9,7 +9,10 @@
  * - latency from enqueue to processing start at 200 jobs/s with a long-polling worker (the
  *   hand-off and known-empty paths), with the statements (transactions) per job;
  * - single enqueues from 8 producers, and per-job completion with 50 worker slots (the
- *   coalesced paths), in jobs per second.
+ *   coalesced paths), in jobs per second;
+ * - the HTTP requests per job the clients sent, and the server's CPU time per job in the two
+ *   throughput phases: unlike throughput and latency, CPU per job changes little with what
+ *   else the host is running, so it still compares two builds on a busy host.
  * `idempotency-keys` is the client's, not the server's: "on" sends an Idempotency-Key with every
  * write (the client's default), "off" sends none (issue 19: keyed throughput >= 0.8 of unkeyed).
  * `--against <ref>`: this build ("on") against the server of an earlier commit ("off"), built in
@@ -86,6 +89,8 @@ interface Sample {
   statementsPerJob: number;
   requestsPerJob: number;
   completionRequestsPerJob: number;
+  enqueueCpuMsPerJob: number;
+  completionCpuMsPerJob: number;
   enqueuePerSecond: number;
   completePerSecond: number;
 }
@@ -96,7 +101,7 @@ async function measure(variant: Variant): Promise<Sample> {
   const relayOptions = { idempotencyKeys: against ? false : !(clientSide && variant === 'off') };
   const { db, dbName, url: databaseUrl, root } = variant === 'on' ? onSide : offSide;
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
-  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number; requests: number }> => {
+  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number; requests: number; cpuSeconds: number }> => {
     await truncate(db);
     await prepare?.();
     await flushOwnStats(db);
@@ -107,15 +112,18 @@ async function measure(variant: Variant): Promise<Sample> {
       ? setInterval(() => void fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => undefined), 5_000)
       : undefined;
     let result: T;
+    let cpuSeconds = 0;
     const relay = new Relay(server.url, relayOptions);
     try {
+      const cpuBefore = server.cpuSeconds();
       result = await phase(relay);
+      cpuSeconds = server.cpuSeconds() - cpuBefore;
     } finally {
       clearInterval(scraper);
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
     }
-    return { result, xacts: (await readXacts(admin, dbName)) - before, requests: relay.requests };
+    return { result, xacts: (await readXacts(admin, dbName)) - before, requests: relay.requests, cpuSeconds };
   };
   const latency = await run((relay) => relay.latency('ab', rate, latencySeconds, { concurrency: 8 }));
   const stats = latencyStats(latency.result.samples);
@@ -130,6 +138,8 @@ async function measure(variant: Variant): Promise<Sample> {
     statementsPerJob: latency.xacts / latency.result.jobs,
     requestsPerJob: latency.requests / latency.result.jobs,
     completionRequestsPerJob: completion.requests / completion.result.jobs,
+    enqueueCpuMsPerJob: (enqueue.cpuSeconds * 1000) / enqueue.result.jobs,
+    completionCpuMsPerJob: (completion.cpuSeconds * 1000) / completion.result.jobs,
     enqueuePerSecond: enqueue.result.jobs / enqueue.result.seconds,
     completePerSecond: completion.result.jobs / completion.result.seconds,
   };
@@ -140,14 +150,14 @@ for (let i = 0; i < runs; i++) {
   for (const variant of order) {
     const s = await measure(variant);
     samples[variant].push(s);
-    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
+    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s, server CPU ${s.enqueueCpuMsPerJob.toFixed(3)} / ${s.completionCpuMsPerJob.toFixed(3)} ms per job`);
   }
 }
 await onSide.db.end();
 if (offSide !== onSide) await offSide.db.end();
 await admin.end();
 
-const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
+const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond', 'enqueueCpuMsPerJob', 'completionCpuMsPerJob'] as const;
 const summary = Object.fromEntries(
   (['on', 'off'] as const).map((v) => [
     v,
@@ -169,6 +179,10 @@ const rows: Array<[string, (typeof keys)[number], number]> = [
   ['HTTP requests per job (complete each, c50)', 'completionRequestsPerJob', 2],
   ['enqueue single, 8 producers, jobs/s', 'enqueuePerSecond', 0],
   ['complete each, c50, jobs/s', 'completePerSecond', 0],
+  // CPU time per job is what the build costs whatever else the host runs: throughput and
+  // latency also measure how much of the host the bench got.
+  ['server CPU ms per job, enqueue single', 'enqueueCpuMsPerJob', 3],
+  ['server CPU ms per job, complete each c50 (with its next)', 'completionCpuMsPerJob', 3],
 ];
 const md = [
   `# A/B: ${optimisation} (${when}, commit ${commit}, ${runs} run(s), medians (min–max))`,
