@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { checkDistinct, parseTokens, type AuthToken } from './http/auth.js';
+import { processCount } from './cluster.js';
 import { parseHostPattern, parseOriginPattern } from './http/origin-guard.js';
 import { MAX_KEY_BYTES } from './job-rules.js';
 
@@ -65,6 +66,8 @@ export interface Config {
   metricsRefreshSeconds: number;
   /** Distinct queue label values at most; later queues are reported as queue="_other". */
   metricsMaxQueues: number;
+  /** Server processes on one port (node:cluster, cluster.ts); more than 1 needs databaseUrl. */
+  processes: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -133,6 +136,7 @@ export const defaults: Config = {
   metricsPort: undefined,
   metricsRefreshSeconds: 5,
   metricsMaxQueues: 1000,
+  processes: 1,
   disabled: new Set(),
 };
 
@@ -229,6 +233,14 @@ function metricsSwitch(value: string | undefined): boolean {
   throw new ConfigError(`RELAY_METRICS: must be on or off, got ${JSON.stringify(value)}`);
 }
 
+function processes(value: string): number {
+  try {
+    return processCount(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 function logLevel(value: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(value)) throw new InvalidArgumentError(`must be one of ${levels.join(', ')}`);
@@ -296,6 +308,7 @@ function program(): Command {
     .addOption(option('--metrics-port <port>', 'also serve /metrics alone on this port of --host (0 picks a free one); unset: only on --port', 'RELAY_METRICS_PORT', integer(0, 65535)))
     .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
     .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
+    .addOption(option('--processes <n>', 'server processes sharing the port, each with its own pool (auto: one per core); more than 1 needs --database-url', 'RELAY_PROCESSES', processes, defaults.processes))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -323,9 +336,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
     process.env = saved;
   }
   const o = cmd.opts();
+  if (o.processes > 1 && !o.databaseUrl) {
+    throw new ConfigError('--processes: more than one process needs --database-url (DATABASE_URL): the embedded database belongs to one process');
+  }
   return {
     config: {
       ...settings(o),
+      processes: o.processes,
       authTokens: authTokens(o.authTokens, o.authTokensFile),
       ...dashboardFlags(cmd, env),
       metrics: o.metrics !== false && metricsSwitch(env.RELAY_METRICS),
