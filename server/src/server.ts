@@ -28,6 +28,8 @@ export interface RelayServer {
   metricsUrl?: string;
   /** Long polls waiting now. */
   readonly waitingPolls: number;
+  /** Of those, the ones asleep after their claims: an enqueue now hands them its jobs. */
+  readonly sleepingPolls: number;
   /** Stops accepting, finishes requests in flight, stops the reaper, closes the database. */
   close(): Promise<void>;
 }
@@ -133,6 +135,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     ...(metricsListener ? { metricsUrl: `http://${host}:${metricsListener.port}/metrics` } : {}),
     get waitingPolls() {
       return longPoll.waiting;
+    },
+    get sleepingPolls() {
+      return longPoll.sleeping;
     },
     close() {
       closing ??= (async () => {

@@ -203,10 +203,12 @@ export class Store {
       plan?.cancel();
       throw err;
     }
-    plan?.settle(stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
+    // The requests that waited get their jobs before these producers get their answers.
+    const handed = plan?.settle(stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
     for (const s of stored) this.events.enqueued(s.queue, 1);
     const waiting = new Set(stored.filter((s) => !s.delivery).map((s) => s.queue));
     if (waiting.size > 0) this.onAvailable([...waiting]);
+    await handed;
     const keys = new Set(stored.map((s) => key(s.queue, s.id)));
     // The first of two requests for one (queue, id) is the one stored (the keyed statement
     // remembers its answers by the same rule).
