@@ -252,6 +252,8 @@ export class LongPoll implements HandOff {
    * whose jobs here all run now (no run_at): a job due later goes the usual way.
    */
   plan(jobs: NewJob[]): HandOffPlan | undefined {
+    // Producers without waiting workers (the common case under load) pay for no bookkeeping.
+    if (this.queues.size === 0) return undefined;
     const byQueue = new Map<string, number[]>();
     const excluded = new Set<string>();
     jobs.forEach((job, i) => {
