@@ -65,6 +65,8 @@ export interface Config {
   metricsRefreshSeconds: number;
   /** Distinct queue label values at most; later queues are reported as queue="_other". */
   metricsMaxQueues: number;
+  /** Seconds between flushes of this server's throughput counts to the database (throughput.ts). */
+  throughputFlushSeconds: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -133,6 +135,7 @@ export const defaults: Config = {
   metricsPort: undefined,
   metricsRefreshSeconds: 5,
   metricsMaxQueues: 1000,
+  throughputFlushSeconds: 5,
   disabled: new Set(),
 };
 
@@ -205,6 +208,15 @@ function list(parseEntry: (entry: string) => unknown) {
     }
     return entries;
   };
+}
+
+/** Seconds, fractions allowed, at most a minute: a crash loses the counts of one interval. */
+function flushSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 60) {
+    throw new InvalidArgumentError('must be a number of seconds greater than 0 and at most 60 (fractions allowed)');
+  }
+  return n;
 }
 
 function databaseUrl(value: string): string {
@@ -296,6 +308,7 @@ function program(): Command {
     .addOption(option('--metrics-port <port>', 'also serve /metrics alone on this port of --host (0 picks a free one); unset: only on --port', 'RELAY_METRICS_PORT', integer(0, 65535)))
     .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
     .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
+    .addOption(option('--throughput-flush-interval <seconds>', 'seconds between additions of this server\'s throughput counts (GET /v1/throughput) to the database; a crash loses at most one interval of counts', 'RELAY_THROUGHPUT_FLUSH_INTERVAL', flushSeconds, defaults.throughputFlushSeconds))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -405,6 +418,7 @@ function settings(o: OptionValues): Config {
     pollRecheckMs: o.pollRecheckInterval,
     idempotencyWindowSeconds: o.idempotencyWindow,
     failedRetentionSeconds: o.failedRetention,
+    throughputFlushSeconds: o.throughputFlushInterval,
     maxBatchSize: o.maxBatchSize,
     maxKeyBytes: o.maxKeyLength,
     maxPageSize: o.maxPageSize,
