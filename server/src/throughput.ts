@@ -6,7 +6,7 @@ import { addThroughput, type ThroughputCounts } from './sql/add-throughput.js';
 import type { ThroughputBucket } from './sql/throughput.js';
 
 /**
- * Throughput per queue and minute, right across several servers on one database: each server
+ * Throughput per queue and minute, correct across several servers on one database: each server
  * counts in memory the outcomes it saw (the same JobEvents the metrics count, so it works
  * without metrics too) and adds them to per-minute buckets in the database every few seconds,
  * in one statement. No statement of the request path is added; a crash loses what was counted
