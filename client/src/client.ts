@@ -9,7 +9,7 @@ import type { paths } from './schema.js';
 import { RelayError } from './errors.js';
 import type {
   CompleteBatchResult, FailResult, FailedJob, Health, Job, JobDetails, JobPage, JobRef, JobStatus, NewJob, PurgeFailedResult,
-  QueueSummary, RescheduleJob, RetryFailedResult, RunAtInput, Whoami,
+  QueueSummary, QueueThroughput, RescheduleJob, RetryFailedResult, RunAtInput, Whoami,
 } from './types.js';
 
 type Method = 'get' | 'head' | 'post' | 'patch' | 'delete';
@@ -91,6 +91,11 @@ export interface ListJobsOptions extends RequestOptions {
   limit?: number;
   /** The `next_cursor` of the previous page. */
   cursor?: string;
+}
+
+export interface ThroughputOptions extends RequestOptions {
+  /** How many minutes, the current one included, 1..60. Default 15. */
+  minutes?: number;
 }
 
 export interface FailedJobsOptions extends RequestOptions {
@@ -367,6 +372,20 @@ export class RelayClient<P = unknown, S = unknown> {
   /** One queue's counts (zero for a queue that holds nothing). */
   async queue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
     return (await this.#call('get', '/v1/queues/{queue}', { params: { path: { queue } } }, options)) as QueueSummary;
+  }
+
+  /**
+   * Jobs enqueued, completed and failed per minute over the last minutes, of every queue that
+   * had any, summed over every server of the database.
+   */
+  async throughput(options: ThroughputOptions = {}): Promise<QueueThroughput[]> {
+    return (await this.#call('get', '/v1/throughput', { params: { query: { minutes: options.minutes } } }, options)) as QueueThroughput[];
+  }
+
+  /** One queue's jobs enqueued, completed and failed per minute over the last minutes (zeros when none). */
+  async queueThroughput(queue: string, options: ThroughputOptions = {}): Promise<QueueThroughput> {
+    const init = { params: { path: { queue }, query: { minutes: options.minutes } } };
+    return (await this.#call('get', '/v1/queues/{queue}/throughput', init, options)) as QueueThroughput;
   }
 
   /** Stops leasing the queue's jobs (enqueues still accepted, leases in flight kept). */

@@ -11,6 +11,7 @@ export {
   type ListFailedOptions,
   type ListJobsOptions,
   type FailedJobsOptions,
+  type ThroughputOptions,
   type EnqueueBatchOptions,
   type CompleteBatchOptions,
 } from './client.js';
@@ -36,6 +37,8 @@ export type {
   JobStatus,
   JobPage,
   QueueSummary,
+  QueueThroughput,
+  ThroughputMinute,
   RetryFailedResult,
   PurgeFailedResult,
   FailResult,

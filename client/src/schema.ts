@@ -493,6 +493,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/throughput": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs enqueued, completed and failed per minute, every queue
+         * @description The throughput of every queue that had a job enqueued, completed or failed in the
+         *     last `minutes` minutes (the current one included), by name: per-minute counts and
+         *     their totals, summed over every server of the database, so that any server answers
+         *     the same. Each server adds its counts every `--throughput-flush-interval` seconds (5),
+         *     so the latest seconds show up that much later. Retries and reschedules are not counted:
+         *     a job that goes back to its queue has not left it. The last hour is kept.
+         */
+        get: operations["listThroughput"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/throughput": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Jobs enqueued, completed and failed per minute, one queue
+         * @description As `GET /v1/throughput`, for one queue: a time series of the last `minutes` minutes,
+         *     oldest first. Any name answers; a queue with nothing counted has zeros.
+         */
+        get: operations["getQueueThroughput"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;
@@ -795,6 +844,29 @@ export interface components {
              * @description Since when the queue is paused.
              */
             paused_at?: string;
+        };
+        /**
+         * @description A queue's jobs enqueued (stored by an enqueue), completed, and failed (moved to the
+         *     failed jobs, their retries used up, by `fail` or a lease expiry), over the minutes asked
+         *     for: their totals, and each minute's.
+         */
+        QueueThroughput: {
+            queue: components["schemas"]["QueueName"];
+            enqueued: number;
+            completed: number;
+            failed: number;
+            /** @description One entry per minute, oldest first; the last is the current minute, still counting. */
+            per_minute: components["schemas"]["ThroughputMinute"][];
+        };
+        ThroughputMinute: {
+            /**
+             * Format: date-time
+             * @description The start of the minute (UTC); a server counts an outcome in the minute its clock says.
+             */
+            minute: string;
+            enqueued: number;
+            completed: number;
+            failed: number;
         };
         RetryFailedResult: {
             retried: number;
@@ -1103,6 +1175,8 @@ export interface components {
         PageLimit: number;
         /** @description Only the jobs that failed before this time. */
         FailedBefore: string;
+        /** @description How many minutes, the current one (still counting) included. */
+        ThroughputMinutes: number;
         /**
          * @description How many jobs to lease at the most. The server answers at most its own maximum
          *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
@@ -2083,6 +2157,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PurgeFailedResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listThroughput: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, the current one (still counting) included. */
+                minutes?: components["parameters"]["ThroughputMinutes"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queues, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueThroughput"][];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getQueueThroughput: {
+        parameters: {
+            query?: {
+                /** @description How many minutes, the current one (still counting) included. */
+                minutes?: components["parameters"]["ThroughputMinutes"];
+            };
+            header?: never;
+            path: {
+                /** @description The queue's name (percent-encoded). */
+                queue: components["parameters"]["QueuePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queue's throughput. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueThroughput"];
                 };
             };
             400: components["responses"]["BadRequest"];

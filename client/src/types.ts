@@ -64,6 +64,11 @@ export type JobPage<P = unknown, S = unknown> = Omit<Schemas['JobPage'], 'jobs'>
 
 /** A queue's counts, age of its oldest waiting job, and pause state. */
 export type QueueSummary = Schemas['QueueSummary'];
+
+/** A queue's jobs enqueued, completed and failed: totals and per minute (`throughput`, `queueThroughput`). */
+export type QueueThroughput = Schemas['QueueThroughput'];
+export type ThroughputMinute = Schemas['ThroughputMinute'];
+
 export type RetryFailedResult = Schemas['RetryFailedResult'];
 export type PurgeFailedResult = Schemas['PurgeFailedResult'];
 

@@ -68,6 +68,8 @@ export interface Config {
   metricsMaxQueues: number;
   /** Server processes on one port (node:cluster, cluster.ts); more than 1 needs databaseUrl. */
   processes: number;
+  /** Seconds between flushes of this server's throughput counts to the database (throughput.ts). */
+  throughputFlushSeconds: number;
   /**
    * Optimisations turned off, for the bench's same-run A/B (scripts/bench/ab.ts), from
    * RELAY_BENCH_DISABLE (comma-separated): not for production use.
@@ -137,6 +139,7 @@ export const defaults: Config = {
   metricsRefreshSeconds: 5,
   metricsMaxQueues: 1000,
   processes: 1,
+  throughputFlushSeconds: 5,
   disabled: new Set(),
 };
 
@@ -209,6 +212,15 @@ function list(parseEntry: (entry: string) => unknown) {
     }
     return entries;
   };
+}
+
+/** Seconds, fractions allowed, at most a minute: a crash loses the counts of one interval. */
+function flushSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 60) {
+    throw new InvalidArgumentError('must be a number of seconds greater than 0 and at most 60 (fractions allowed)');
+  }
+  return n;
 }
 
 function databaseUrl(value: string): string {
@@ -309,6 +321,7 @@ function program(): Command {
     .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
     .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
     .addOption(option('--processes <n>', 'server processes sharing the port, each with its own pool (auto: one per core); more than 1 needs --database-url', 'RELAY_PROCESSES', processes, defaults.processes))
+    .addOption(option('--throughput-flush-interval <seconds>', 'seconds between additions of this server\'s throughput counts (GET /v1/throughput) to the database; a crash loses at most one interval of counts', 'RELAY_THROUGHPUT_FLUSH_INTERVAL', flushSeconds, defaults.throughputFlushSeconds))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
     .showHelpAfterError(false)
@@ -422,6 +435,7 @@ function settings(o: OptionValues): Config {
     pollRecheckMs: o.pollRecheckInterval,
     idempotencyWindowSeconds: o.idempotencyWindow,
     failedRetentionSeconds: o.failedRetention,
+    throughputFlushSeconds: o.throughputFlushInterval,
     maxBatchSize: o.maxBatchSize,
     maxKeyBytes: o.maxKeyLength,
     maxPageSize: o.maxPageSize,

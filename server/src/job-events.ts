@@ -5,7 +5,7 @@ export type RetryCause = 'lease_expired' | 'fail';
 
 /**
  * Told of each job outcome once it is known for certain (its statement committed), so that
- * what counts them (metrics.ts) stays out of the store. Calls are synchronous and must not
+ * what counts them (metrics.ts, throughput.ts) stays out of the store. Calls are synchronous and must not
  * throw: they run on the request's path.
  */
 export interface JobEvents {
@@ -25,7 +25,7 @@ export interface JobEvents {
 
 const ignore = () => undefined;
 
-/** For a server without metrics. */
+/** For a store that tells nobody. */
 export const noJobEvents: JobEvents = {
   enqueued: ignore,
   delivered: ignore,
@@ -35,3 +35,17 @@ export const noJobEvents: JobEvents = {
   rescheduled: ignore,
   cancelled: ignore,
 };
+
+/** Tells each of listeners of every outcome, in order (the metrics and the throughput recorder). */
+export function jobEventsOf(listeners: readonly JobEvents[]): JobEvents {
+  if (listeners.length === 1) return listeners[0]!;
+  return {
+    enqueued: (queue, count) => listeners.forEach((l) => l.enqueued(queue, count)),
+    delivered: (jobs) => listeners.forEach((l) => l.delivered(jobs)),
+    completed: (queue, processedSeconds) => listeners.forEach((l) => l.completed(queue, processedSeconds)),
+    retried: (queue, cause, count) => listeners.forEach((l) => l.retried(queue, cause, count)),
+    failed: (queue, cause, count) => listeners.forEach((l) => l.failed(queue, cause, count)),
+    rescheduled: (queue) => listeners.forEach((l) => l.rescheduled(queue)),
+    cancelled: (queue) => listeners.forEach((l) => l.cancelled(queue)),
+  };
+}

@@ -20,6 +20,8 @@ export type JobStatus = Schemas['JobStatus'];
 export type JobDetails = Schemas['JobDetails'];
 export type JobPage = Schemas['JobPage'];
 export type QueueSummary = Schemas['QueueSummary'];
+export type QueueThroughput = Schemas['QueueThroughput'];
+export type ThroughputMinute = Schemas['ThroughputMinute'];
 export type RetryFailedResult = Schemas['RetryFailedResult'];
 export type PurgeFailedResult = Schemas['PurgeFailedResult'];
 

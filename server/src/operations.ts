@@ -2,19 +2,23 @@ import { inBatches } from './batches.js';
 import type { Database } from './db/index.js';
 import { BadRequestError, FailedJobNotFoundError, JobExistsError, JobNotFoundError } from './errors.js';
 import type { JobEvents } from './job-events.js';
-import type { JobDetails, JobPage, JobStatus, PurgeFailedResult, QueueSummary, RetryFailedResult } from './jobs.js';
+import type { JobDetails, JobPage, JobStatus, PurgeFailedResult, QueueSummary, QueueThroughput, RetryFailedResult } from './jobs.js';
 import { cancelJob } from './sql/cancel.js';
 import { findJob } from './sql/job-details.js';
 import { listJobs, type PagePosition } from './sql/list-jobs.js';
 import { foldCountDeltas, pruneEmptyCounts } from './sql/queue-counts.js';
 import { pauseQueue, queueSummaries, queueSummary, resumeQueue } from './sql/queues.js';
+import { pruneThroughputBatch } from './sql/prune-throughput.js';
 import { purgeFailedBatch, purgeRetainedBatch, retryFailedBatch, retryFailedJob } from './sql/replay.js';
+import { readThroughput } from './sql/throughput.js';
+import { THROUGHPUT_KEPT_MINUTES, throughputSeries } from './throughput.js';
 import { parseRfc3339 } from './time.js';
 
 /**
  * What an operator does to queues and jobs (issue 12): look up, list, count, pause, cancel,
- * replay, purge, and the reaper's share (folding counts, retention). Bulk work runs in bounded
- * batches, each its own short statement, so that none holds many locks for long.
+ * replay, purge, read the throughput, and the reaper's share (folding counts, retention,
+ * pruning the throughput). Bulk work runs in bounded batches, each its own short statement, so
+ * that none holds many locks for long.
  */
 
 const BATCH = 1000;
@@ -85,6 +89,18 @@ export class Operations {
     return queueSummary(this.db, queue);
   }
 
+  /** Every queue's throughput over the last `minutes` minutes (those with something counted). */
+  async throughput(minutes: number): Promise<QueueThroughput[]> {
+    const { currentMinute, buckets } = await readThroughput(this.db, null, minutes);
+    return throughputSeries(currentMinute, minutes, buckets);
+  }
+
+  /** One queue's throughput over the last `minutes` minutes (zeros when nothing was counted). */
+  async queueThroughput(queue: string, minutes: number): Promise<QueueThroughput> {
+    const { currentMinute, buckets } = await readThroughput(this.db, queue, minutes);
+    return throughputSeries(currentMinute, minutes, buckets, queue)[0]!;
+  }
+
   async pause(queue: string): Promise<QueueSummary> {
     await pauseQueue(this.db, queue);
     return queueSummary(this.db, queue);
@@ -129,12 +145,16 @@ export class Operations {
     return { purged: await inBatches((n) => purgeFailedBatch(this.db, queue, before, n), BATCH) };
   }
 
-  /** The reaper's share: folds count deltas and purges failed jobs past the retention. */
-  async maintain(maxBatches = 100): Promise<{ deltasFolded: number; failedPurged: number }> {
+  /**
+   * The reaper's share: folds count deltas, purges failed jobs past the retention and deletes
+   * throughput buckets past the kept hour.
+   */
+  async maintain(maxBatches = 100): Promise<{ deltasFolded: number; failedPurged: number; throughputPruned: number }> {
     const deltasFolded = await inBatches((n) => foldCountDeltas(this.db, n), BATCH * 10, maxBatches);
     await pruneEmptyCounts(this.db, BATCH);
     const retention = this.options.failedRetentionSeconds;
     const failedPurged = retention > 0 ? await inBatches((n) => purgeRetainedBatch(this.db, retention, n), BATCH, maxBatches) : 0;
-    return { deltasFolded, failedPurged };
+    const throughputPruned = await inBatches((n) => pruneThroughputBatch(this.db, THROUGHPUT_KEPT_MINUTES, n), BATCH, maxBatches);
+    return { deltasFolded, failedPurged, throughputPruned };
   }
 }

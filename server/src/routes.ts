@@ -186,7 +186,10 @@ export function routes(app: Express, deps: RouteDeps): void {
   });
 }
 
-/** The operations API (issue 12): look up, list, count, pause, cancel, replay, purge. */
+/** openapi.yaml's default for `minutes` (the validator checks values, it does not fill them in). */
+const DEFAULT_THROUGHPUT_MINUTES = 15;
+
+/** The operations API (issue 12): look up, list, count, throughput, pause, cancel, replay, purge. */
 function operationRoutes(app: Express, operations: Operations, limits: RequestLimits): void {
   app.get<Path<'listJobs'>, unknown, Body<'listJobs'>, Query<'listJobs'>>('/v1/jobs', async (req, res) => {
     const { queue, status, limit, cursor } = req.query;
@@ -199,6 +202,14 @@ function operationRoutes(app: Express, operations: Operations, limits: RequestLi
 
   app.get<Path<'getQueue'>>('/v1/queues/:queue', async (req, res) => {
     res.status(200).json(await operations.queue(req.params.queue));
+  });
+
+  app.get<Path<'listThroughput'>, unknown, Body<'listThroughput'>, Query<'listThroughput'>>('/v1/throughput', async (req, res) => {
+    res.status(200).json(await operations.throughput(req.query.minutes ?? DEFAULT_THROUGHPUT_MINUTES));
+  });
+
+  app.get<Path<'getQueueThroughput'>, unknown, Body<'getQueueThroughput'>, Query<'getQueueThroughput'>>('/v1/queues/:queue/throughput', async (req, res) => {
+    res.status(200).json(await operations.queueThroughput(req.params.queue, req.query.minutes ?? DEFAULT_THROUGHPUT_MINUTES));
   });
 
   app.post<Path<'pauseQueue'>>('/v1/queues/:queue/pause', async (req, res) => {

@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import { migrate } from './migrate.js';
 import { startReaper } from './reaper.js';
 import { Idempotency } from './idempotency.js';
+import { jobEventsOf } from './job-events.js';
 import { LongPoll } from './long-poll.js';
 import { Metrics } from './metrics.js';
 import { notify } from './sql/notify.js';
@@ -18,6 +19,7 @@ import { queueSummaries } from './sql/queues.js';
 import { JOBS_CHANNEL, Notifier } from './notifier.js';
 import { Operations } from './operations.js';
 import { Store } from './store.js';
+import { ThroughputRecorder } from './throughput.js';
 
 export interface RelayServer {
   /** e.g. http://127.0.0.1:8080 */
@@ -30,7 +32,12 @@ export interface RelayServer {
   readonly waitingPolls: number;
   /** Of those, the ones asleep after their claims: an enqueue now hands them its jobs. */
   readonly sleepingPolls: number;
-  /** Stops accepting, finishes requests in flight, stops the reaper, closes the database. */
+  /**
+   * Adds the throughput this server counted so far to the database (it does so every
+   * --throughput-flush-interval seconds, and when it closes); resolves when it is there.
+   */
+  flushThroughput(): Promise<void>;
+  /** Stops accepting, finishes requests in flight, stops the reaper, flushes the throughput, closes the database. */
   close(): Promise<void>;
 }
 
@@ -67,14 +74,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
         logger,
       })
     : undefined;
+  // Not from the metrics: the throughput is counted with metrics off too.
+  const throughput = new ThroughputRecorder(db, { flushSeconds: config.throughputFlushSeconds, logger });
+  const events = jobEventsOf(metrics ? [metrics, throughput] : [throughput]);
   const store = new Store(db, {
     onAvailable: announce,
     handOff: config.disabled.has('hand-off') ? undefined : longPoll,
     idempotency,
     coalesce: !config.disabled.has('coalescing'),
-    events: metrics,
+    events,
   });
-  const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds, events: metrics });
+  const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds, events });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
   const app = createApp({
@@ -112,6 +122,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   server.headersTimeout = 20_000;
   server.requestTimeout = 120_000;
   const reaper = startReaper(store, operations, config.reapInterval, logger, metrics && ((startedAt, seconds) => metrics.reaperRan(startedAt, seconds)));
+  throughput.start();
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let metricsListener: MetricsListener | undefined;
@@ -121,6 +132,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await reaper.stop();
+      await throughput.close();
       await unlisten();
       await db.close();
       throw err;
@@ -139,6 +151,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     get sleepingPolls() {
       return longPoll.sleeping;
     },
+    flushThroughput: () => throughput.flush(),
     close() {
       closing ??= (async () => {
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -156,6 +169,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
         await metricsListener?.close();
         metrics?.close();
         await reaper.stop();
+        // After the requests and the reaper: what they counted is flushed too.
+        await throughput.close();
         await notifier.flush();
         await unlisten();
         await db.close();

@@ -57,6 +57,20 @@ describe('RelayClient: the operations API', () => {
     expect(await c.queue(queue)).to.include({ waiting: 0, in_flight: 1 });
   });
 
+  it("throughput and queueThroughput: the server's counts per minute, once flushed", async () => {
+    const c = client();
+    const queue = uniqueQueue('tput/ü');
+    await c.enqueueBatch([{ id: 'a', queue, timeout: 30, payload: { to: 'a' } }, { id: 'b', queue, timeout: 30, payload: { to: 'b' } }]);
+    const [job] = await c.next(queue);
+    await c.complete(queue, job!.id, { runId: job!.run_id });
+    await relay().flushThroughput();
+    const one = await c.queueThroughput(queue, { minutes: 5 });
+    expect(one).to.deep.include({ queue, enqueued: 2, completed: 1, failed: 0 });
+    expect(one.per_minute).to.have.length(5);
+    expect((await c.throughput({ minutes: 5 })).find((t) => t.queue === queue)).to.deep.equal(one);
+    expect((await c.queueThroughput(uniqueQueue())).per_minute).to.have.length(15);
+  });
+
   it('retryJob, retryFailedJobs and purgeFailedJobs, with their errors', async () => {
     const c = client();
     const queue = uniqueQueue();

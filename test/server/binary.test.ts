@@ -71,6 +71,7 @@ const SETTINGS: Array<{ flag: string; env: string; fallback: unknown; shown?: st
   { flag: '--keep-alive-timeout', env: 'RELAY_KEEP_ALIVE_TIMEOUT', fallback: defaults.keepAliveTimeoutMs },
   { flag: '--poll-recheck-interval', env: 'RELAY_POLL_RECHECK_INTERVAL', fallback: defaults.pollRecheckMs },
   { flag: '--idempotency-window', env: 'RELAY_IDEMPOTENCY_WINDOW', fallback: defaults.idempotencyWindowSeconds },
+  { flag: '--throughput-flush-interval', env: 'RELAY_THROUGHPUT_FLUSH_INTERVAL', fallback: defaults.throughputFlushSeconds },
   { flag: '--log-level', env: 'LOG_LEVEL', fallback: defaults.logLevel },
 ];
 

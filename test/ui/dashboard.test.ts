@@ -24,8 +24,10 @@ const ADMIN = 'admin-dashboard-token-0123456789';
 
 /** A queue name: plain on a fresh embedded database (readable screenshots), unique on a shared PostgreSQL. */
 const name = (label: string) => (backend === 'pglite' ? label : uniqueQueue(label));
-type Queues = Record<'mail' | 'reports' | 'images' | 'video' | 'billing', string>;
-const queueNames = (): Queues => ({ mail: name('mail'), reports: name('reports'), images: name('images'), video: name('video'), billing: name('billing') });
+type Queues = Record<'mail' | 'reports' | 'images' | 'video' | 'billing' | 'webhooks', string>;
+const queueNames = (): Queues => ({
+  mail: name('mail'), reports: name('reports'), images: name('images'), video: name('video'), billing: name('billing'), webhooks: name('webhooks'),
+});
 const QUEUES = queueNames();
 const jobPath = (queue: string, id: string) => `/v1/queues/${encodeURIComponent(queue)}/jobs/${encodeURIComponent(id)}`;
 const hashOf = (queue: string) => encodeURIComponent(queue);
@@ -49,9 +51,12 @@ async function failJob(server: RelayServer, queue: string, id: string, reason: s
   expect(res.body).to.deep.equal({ outcome: 'failed' });
 }
 
-/** Waiting, scheduled, in-flight and failed jobs on five queues, one of them paused. */
+/**
+ * Waiting, scheduled, in-flight and failed jobs on five queues, one of them paused; a sixth
+ * whose jobs all completed. Its throughput flushed, so that the overview shows it at once.
+ */
 async function workload(server: RelayServer, queues: Queues): Promise<void> {
-  const { mail, reports, images, video, billing } = queues;
+  const { mail, reports, images, video, billing, webhooks } = queues;
   const batch = Array.from({ length: 30 }, (_, i) => ({ id: `invoice-${String(i + 1).padStart(4, '0')}`, queue: mail, timeout: 30, max_retries: 3, payload: { to: `customer-${i + 1}@example.com`, template: 'invoice' } }));
   expect((await api(server, 'POST', '/enqueue/batch', { json: batch })).status).to.equal(202);
   await enqueue(server, { id: 'digest-weekly', queue: mail, timeout: 30, run_at: new Date(Date.now() + 3600_000).toISOString(), payload: { template: 'digest' } });
@@ -67,6 +72,12 @@ async function workload(server: RelayServer, queues: Queues): Promise<void> {
   expect((await api(server, 'GET', '/v1/next', { query: { queue: video, num_jobs: 2 } })).body).to.have.length(2);
   await failJob(server, billing, 'charge-1', 'card declined');
   await failJob(server, billing, 'charge-2', 'card declined');
+  const hooks = Array.from({ length: 4 }, (_, i) => ({ id: `hook-${i + 1}`, queue: webhooks, timeout: 30 }));
+  expect((await api(server, 'POST', '/enqueue/batch', { json: hooks })).status).to.equal(202);
+  const leased = (await api(server, 'GET', '/v1/next', { query: { queue: webhooks, num_jobs: 4 } })).body;
+  const done = await api(server, 'POST', '/v1/complete/batch', { json: leased.map((j: any) => ({ queue: webhooks, job_id: j.id, run_id: j.run_id })) });
+  expect(done.body.completed).to.have.length(4);
+  await server.flushThroughput();
 }
 
 describe('dashboard in Chromium', function () {
@@ -148,8 +159,31 @@ describe('dashboard in Chromium', function () {
       expect(await count(QUEUES.mail, 'scheduled')).to.equal('1');
       expect(await count(QUEUES.video, 'in_flight')).to.equal('2');
       expect(await count(QUEUES.reports, 'failed')).to.equal('4');
+      await waitForText(page, `tr[data-queue="${QUEUES.webhooks}"] [data-throughput=completed]`, '4');
       expect(await textOf(page, `tr[data-queue="${QUEUES.images}"] [data-state]`)).to.include('paused').and.include('failed jobs');
       await shoot(page, 'queues.png');
+    });
+
+    it('queues: the jobs completed and failed per minute over 15 minutes, as GET /v1/throughput counts them', async () => {
+      page = await open(server, '#/queues', `[data-queue="${QUEUES.webhooks}"]`);
+      const counted = new Map<string, any>((await api(server, 'GET', '/v1/throughput')).body.map((t: any) => [t.queue, t]));
+      // A queue whose jobs all completed holds none, and is listed for its throughput.
+      expect(counted.get(QUEUES.webhooks)).to.include({ enqueued: 4, completed: 4, failed: 0 });
+      expect(counted.get(QUEUES.reports)).to.include({ failed: 4 });
+      expect(await textOf(page, `tr[data-queue="${QUEUES.webhooks}"] [data-count=waiting]`)).to.equal('0');
+      for (const queue of Object.values(QUEUES)) {
+        const t = counted.get(queue) ?? { completed: 0, failed: 0 };
+        for (const kind of ['completed', 'failed'] as const) {
+          expect(await textOf(page, `tr[data-queue="${queue}"] [data-throughput=${kind}]`), `${queue} ${kind}`).to.equal(String(t[kind]));
+          // The bars: one per minute, their values adding up to the total.
+          const label = await page.$eval(`tr[data-queue="${queue}"] svg.spark-${kind}`, (svg) => svg.getAttribute('aria-label') ?? '');
+          const values = label.replace(/^.*: /, '').split(', ').map(Number);
+          expect(values, label).to.have.length(15);
+          expect(values.reduce((a, b) => a + b, 0), label).to.equal(t[kind]);
+          expect(await page.$$(`tr[data-queue="${queue}"] svg.spark-${kind} rect:not(.spark-base)`)).to.have.length(15);
+        }
+      }
+      expect(await page.$eval('th[title]', (th) => th.getAttribute('title'))).to.include('every server of the database');
     });
 
     it('queues: refreshes on its own, without a reload', async () => {

@@ -1,36 +1,24 @@
 import { expect } from 'chai';
-import type { QueueSummary } from '@relay-ts/client';
+import type { QueueSummary, QueueThroughput } from '@relay-ts/client';
 import { accessOf } from '../../server/ui/src/context.js';
 import { byConcern, problemsOf } from '../../server/ui/src/queue-health.js';
 import { parseRoute, href, type Route } from '../../server/ui/src/route.js';
 import { checkSchema } from '../../server/ui/src/schema-check.js';
-import { SnapshotDeltas } from '../../server/ui/src/throughput.js';
+import { overviewQueues } from '../../server/ui/src/throughput.js';
 
-/* The dashboard's logic that needs no browser: rates, routes, access, the form's schema check. */
+/* The dashboard's logic that needs no browser: the overview's queues, routes, access, the form's schema check. */
 
 const summary = (queue: string, counts: Partial<QueueSummary> = {}): QueueSummary => ({
   queue, waiting: 0, scheduled: 0, in_flight: 0, failed: 0, oldest_waiting_seconds: null, paused: false, ...counts,
 });
 
 describe('dashboard modules', () => {
-  it('SnapshotDeltas: net change per minute over the observed window, nothing before 10 s', () => {
-    const rates = new SnapshotDeltas();
-    rates.observe([summary('mail', { waiting: 100, in_flight: 4 })], 0);
-    rates.observe([summary('mail', { waiting: 90, in_flight: 5 })], 5_000);
-    expect(rates.rates('mail')).to.equal(undefined);
-    rates.observe([summary('mail', { waiting: 70, in_flight: 8 })], 30_000);
-    expect(rates.rates('mail')).to.deep.equal({ waitingPerMinute: -60, inFlightPerMinute: 8, windowSeconds: 30 });
-    // A queue that left the list drained to nothing.
-    rates.observe([], 60_000);
-    expect(rates.rates('mail')!.waitingPerMinute).to.equal(-100);
-    expect(rates.rates('other')).to.equal(undefined);
-  });
-
-  it('SnapshotDeltas: forgets samples older than the window', () => {
-    const rates = new SnapshotDeltas(60_000);
-    for (let t = 0; t <= 180_000; t += 10_000) rates.observe([summary('q', { waiting: t / 1000 })], t);
-    expect(rates.rates('q')!.windowSeconds).to.be.at.most(70);
-    expect(rates.rates('q')!.waitingPerMinute).to.be.closeTo(60, 0.001);
+  it('overviewQueues: the queues listed, then those that only had throughput, with zero counts', () => {
+    const throughput = (queue: string): QueueThroughput => ({ queue, enqueued: 5, completed: 5, failed: 0, per_minute: [] });
+    const listed = [summary('mail', { waiting: 3 }), summary('video', { paused: true })];
+    const rows = overviewQueues(listed, new Map([['mail', throughput('mail')], ['drained', throughput('drained')]]));
+    expect(rows).to.deep.equal([...listed, summary('drained')]);
+    expect(overviewQueues(listed, new Map())).to.deep.equal(listed);
   });
 
   it('problem queues first: the most problems, then by name', () => {

@@ -12,7 +12,7 @@ import { TokenForm } from './pages/token.js';
 import { REFRESH_MS } from './poll.js';
 import { href, useRoute, type Route } from './route.js';
 import { clientFor, describeError, forgetToken, isUnreachable, savedToken, saveToken } from './session.js';
-import { SnapshotDeltas } from './throughput.js';
+import { ServerThroughput } from './throughput.js';
 
 type Session =
   | { state: 'checking'; client: RelayClient }
@@ -31,7 +31,7 @@ export function App() {
   const [lastAnswer, setLastAnswer] = useState<Date | undefined>();
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [question, setQuestion] = useState<{ question: Question; resolve: (yes: boolean) => void } | undefined>();
-  const throughput = useMemo(() => new SnapshotDeltas(), []);
+  const throughput = useMemo(() => new ServerThroughput(), []);
   const toastId = useRef(0);
   const route = useRoute();
 

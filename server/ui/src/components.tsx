@@ -76,3 +76,28 @@ export function Loading() {
 export function Actions({ children }: { children: ComponentChildren }) {
   return <div class="actions">{children}</div>;
 }
+
+const SPARK_HEIGHT = 16;
+const SPARK_STEP = 4;
+
+/**
+ * Per-minute counts as a row of bars, oldest first, scaled to the largest; with the total.
+ * Drawn with attributes and classes only: the page's Content-Security-Policy allows no inline style.
+ */
+export function Sparkline({ values, kind, total, label }: { values: readonly number[]; kind: 'completed' | 'failed'; total: number; label: string }) {
+  const max = Math.max(1, ...values);
+  const width = values.length * SPARK_STEP;
+  return (
+    <span class="spark-cell">
+      <svg class={`spark spark-${kind}`} viewBox={`0 0 ${width} ${SPARK_HEIGHT}`} width={width} height={SPARK_HEIGHT} role="img" aria-label={label}>
+        <title>{label}</title>
+        <rect class="spark-base" x={0} y={SPARK_HEIGHT - 1} width={width} height={1} />
+        {values.map((v, i) => {
+          const h = v === 0 ? 0 : Math.max(1, (v / max) * SPARK_HEIGHT);
+          return <rect key={i} x={i * SPARK_STEP} y={SPARK_HEIGHT - h} width={SPARK_STEP - 1} height={h} />;
+        })}
+      </svg>
+      <span data-throughput={kind}>{total}</span>
+    </span>
+  );
+}

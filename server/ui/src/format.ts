@@ -26,8 +26,3 @@ export function when(iso: string | undefined): string {
 export function json(value: unknown): string {
   return value === undefined ? '(none)' : JSON.stringify(value, null, 2);
 }
-
-export function signed(n: number): string {
-  const rounded = Math.round(n * 10) / 10;
-  return rounded > 0 ? `+${rounded}` : String(rounded);
-}

@@ -1,25 +1,34 @@
-import { Actions, LoadError, Loading } from '../components.js';
+import type { QueueThroughput } from '@relay-ts/client';
+import { Actions, LoadError, Loading, Sparkline } from '../components.js';
 import { useDashboard } from '../context.js';
-import { age, signed } from '../format.js';
+import { age } from '../format.js';
 import { pauseQueue, resumeQueue } from '../job-actions.js';
 import { usePoll } from '../poll.js';
 import { byConcern, problemsOf, STALE_SECONDS } from '../queue-health.js';
 import { href } from '../route.js';
+import { overviewQueues } from '../throughput.js';
+
+/** A queue's completed or failed jobs of each minute, as bars, with their total. */
+function ThroughputCell({ throughput, kind, minutes }: { throughput: QueueThroughput | undefined; kind: 'completed' | 'failed'; minutes: number }) {
+  const values = throughput?.per_minute.map((m) => m[kind]) ?? Array.from({ length: minutes }, () => 0);
+  const label = `${kind} per minute, oldest first: ${values.join(', ')}`;
+  return <td class="num"><Sparkline values={values} kind={kind} total={throughput?.[kind] ?? 0} label={label} /></td>;
+}
 
 export function QueuesPage() {
   const d = useDashboard();
   const { data, error, refresh } = usePoll('queues', async (client) => {
-    const queues = await client.queues();
-    d.throughput.observe(queues, Date.now());
-    return queues;
+    const [queues, throughput] = await Promise.all([client.queues(), d.throughput.read(client)]);
+    return { queues: overviewQueues(queues, throughput), throughput };
   });
-  const queues = data ? [...data].sort(byConcern) : undefined;
+  const queues = data ? [...data.queues].sort(byConcern) : undefined;
+  const minutes = d.throughput.minutes;
   return (
     <section data-page="queues">
       <h1>Queues</h1>
       <LoadError error={error} />
       {!queues && !error && <Loading />}
-      {queues && queues.length === 0 && <p class="note">No queue holds a job yet.</p>}
+      {queues && queues.length === 0 && <p class="note">No queue holds a job, nor had one in the last {minutes} minutes.</p>}
       {queues && queues.length > 0 && (
         <table class="grid">
           <thead>
@@ -30,8 +39,8 @@ export function QueuesPage() {
               <th class="num">In flight</th>
               <th class="num">Failed</th>
               <th class="num">Oldest waiting</th>
-              <th class="num" title={d.throughput.label}>Waiting Δ/min</th>
-              <th class="num" title={d.throughput.label}>In flight Δ/min</th>
+              <th class="num" title={d.throughput.label}>Completed · {minutes} min</th>
+              <th class="num" title={d.throughput.label}>Failed · {minutes} min</th>
               <th>State</th>
               {d.access.operate && <th />}
             </tr>
@@ -39,7 +48,7 @@ export function QueuesPage() {
           <tbody>
             {queues.map((q) => {
               const problems = problemsOf(q);
-              const rates = d.throughput.rates(q.queue);
+              const throughput = data?.throughput.get(q.queue);
               return (
                 <tr key={q.queue} class={problems.length ? 'problem' : undefined} data-queue={q.queue}>
                   <td><a href={href({ page: 'queue', queue: q.queue, status: 'waiting' })}>{q.queue}</a></td>
@@ -50,8 +59,8 @@ export function QueuesPage() {
                     {q.failed > 0 ? <a href={href({ page: 'queue', queue: q.queue, status: 'failed' })}>{q.failed}</a> : 0}
                   </td>
                   <td class="num">{age(q.oldest_waiting_seconds)}</td>
-                  <td class="num">{rates ? signed(rates.waitingPerMinute) : '…'}</td>
-                  <td class="num">{rates ? signed(rates.inFlightPerMinute) : '…'}</td>
+                  <ThroughputCell throughput={throughput} kind="completed" minutes={minutes} />
+                  <ThroughputCell throughput={throughput} kind="failed" minutes={minutes} />
                   <td data-state>
                     {q.paused && <span class="badge badge-paused">paused</span>}
                     {problems.filter((p) => p !== 'paused').map((p) => <span key={p} class="badge badge-problem">{p}</span>)}
@@ -75,7 +84,7 @@ export function QueuesPage() {
         </table>
       )}
       <p class="hint">
-        Δ/min: {d.throughput.label} (over up to the last 5 minutes; “…” until 10 s are seen). Problem queues (failed jobs, paused, a job waiting over {STALE_SECONDS}s) come first.
+        Completed and failed: {d.throughput.label}. Failed counts jobs whose retries ran out. Problem queues (failed jobs, paused, a job waiting over {STALE_SECONDS}s) come first.
       </p>
     </section>
   );
