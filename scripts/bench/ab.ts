@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes [--runs N] [--quick]
  * npm run bench:ab -- --against <git ref> [--this <git ref>] [--runs N] [--quick]
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
@@ -9,7 +9,10 @@
  * - latency from enqueue to processing start at 200 jobs/s with a long-polling worker (the
  *   hand-off and known-empty paths), with the statements (transactions) per job;
  * - single enqueues from 8 producers, and per-job completion with 50 worker slots (the
- *   coalesced paths), in jobs per second.
+ *   coalesced paths), in jobs per second;
+ * - the HTTP requests per job the clients sent, and the server's CPU time per job in the two
+ *   throughput phases: unlike throughput and latency, CPU per job changes little with what
+ *   else the host is running, so it still compares two builds on a busy host.
  * `idempotency-keys` is the client's, not the server's: "on" sends an Idempotency-Key with every
  * write (the client's default), "off" sends none (issue 19: keyed throughput >= 0.8 of unkeyed).
  * `--against <ref>`: this build ("on") against the server of an earlier commit ("off"), built in
@@ -21,13 +24,15 @@
  * `metrics` measures a cost rather than a gain: "on" serves /metrics, counts every job and
  * times every request, and is scraped every 5 s as Prometheus would; "off" runs without them
  * (issue 13: the cost stays under 5 % of throughput).
+ * `processes`: `--processes 2` ("on", two server processes on one port) against one ("off")
+ * (issue 16 item 4); server CPU then counts both processes.
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
  * bench-results/ab-<optimisation>-latest.md.
  */
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { buildCheckout } from './checkout.js';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DEFAULT_DATABASE_URL, adminUrl, ensureDatabase, flushOwnStats, preload, readXacts, truncate, waitBackendsGone } from './db.js';
@@ -44,8 +49,8 @@ const against = flag('--against');
 const thisRef = flag('--this');
 const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
 const clientSide = optimisation === 'idempotency-keys';
-if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics | --against <git ref> [--runs N] [--quick]');
+if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics', 'processes'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes | --against <git ref> [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -53,21 +58,6 @@ const runs = Number(flag('--runs') ?? (quick ? 1 : 3));
 const latencySeconds = quick ? 2 : 10;
 const rate = 200;
 const jobs = quick ? 1_000 : 10_000;
-
-/** A checkout of `ref` with its server built, for `--against`. */
-function buildAgainst(ref: string): string {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: root, encoding: 'utf8' }).trim();
-  const dir = join(tmpdir(), `relay-ab-${sha}`);
-  if (!existsSync(join(dir, 'server', 'dist', 'bin.js'))) {
-    rmSync(dir, { recursive: true, force: true });
-    execFileSync('git', ['worktree', 'prune'], { cwd: root });
-    execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: root, stdio: 'inherit' });
-    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], { cwd: dir, stdio: 'inherit' });
-  }
-  return dir;
-}
 
 const url = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const admin = new pg.Client(adminUrl(url));
@@ -91,25 +81,32 @@ async function side(sideUrl: string, root: string | undefined): Promise<Side> {
 
 const againstUrl = new URL(url);
 againstUrl.pathname = `${againstUrl.pathname}_against`;
-const onSide = await side(url, thisRef ? buildAgainst(thisRef) : undefined);
-const offSide = against ? await side(againstUrl.toString(), buildAgainst(against)) : onSide;
+const onSide = await side(url, thisRef ? buildCheckout(thisRef) : undefined);
+const offSide = against ? await side(againstUrl.toString(), buildCheckout(against)) : onSide;
 
 type Variant = 'on' | 'off';
 interface Sample {
   p50: number;
   p99: number;
   statementsPerJob: number;
+  requestsPerJob: number;
+  completionRequestsPerJob: number;
+  enqueueCpuMsPerJob: number;
+  completionCpuMsPerJob: number;
   enqueuePerSecond: number;
   completePerSecond: number;
 }
 const samples: Record<Variant, Sample[]> = { on: [], off: [] };
 
 async function measure(variant: Variant): Promise<Sample> {
-  const env: Record<string, string> = variant === 'off' && !clientSide && !against ? { RELAY_BENCH_DISABLE: optimisation } : {};
+  const env: Record<string, string> =
+    optimisation === 'processes' ? { RELAY_PROCESSES: variant === 'on' ? '2' : '1' }
+    : variant === 'off' && !clientSide && !against ? { RELAY_BENCH_DISABLE: optimisation }
+    : {};
   const relayOptions = { idempotencyKeys: against ? false : !(clientSide && variant === 'off') };
   const { db, dbName, url: databaseUrl, root } = variant === 'on' ? onSide : offSide;
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
-  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number }> => {
+  const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number; requests: number; cpuSeconds: number }> => {
     await truncate(db);
     await prepare?.();
     await flushOwnStats(db);
@@ -120,14 +117,18 @@ async function measure(variant: Variant): Promise<Sample> {
       ? setInterval(() => void fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => undefined), 5_000)
       : undefined;
     let result: T;
+    let cpuSeconds = 0;
+    const relay = new Relay(server.url, relayOptions);
     try {
-      result = await phase(new Relay(server.url, relayOptions));
+      const cpuBefore = server.cpuSeconds();
+      result = await phase(relay);
+      cpuSeconds = server.cpuSeconds() - cpuBefore;
     } finally {
       clearInterval(scraper);
       await server.stop();
       await waitBackendsGone(admin, dbName, RELAY_APPLICATION_NAME);
     }
-    return { result, xacts: (await readXacts(admin, dbName)) - before };
+    return { result, xacts: (await readXacts(admin, dbName)) - before, requests: relay.requests, cpuSeconds };
   };
   const latency = await run((relay) => relay.latency('ab', rate, latencySeconds, { concurrency: 8 }));
   const stats = latencyStats(latency.result.samples);
@@ -140,6 +141,10 @@ async function measure(variant: Variant): Promise<Sample> {
     p50: stats.p50,
     p99: stats.p99,
     statementsPerJob: latency.xacts / latency.result.jobs,
+    requestsPerJob: latency.requests / latency.result.jobs,
+    completionRequestsPerJob: completion.requests / completion.result.jobs,
+    enqueueCpuMsPerJob: (enqueue.cpuSeconds * 1000) / enqueue.result.jobs,
+    completionCpuMsPerJob: (completion.cpuSeconds * 1000) / completion.result.jobs,
     enqueuePerSecond: enqueue.result.jobs / enqueue.result.seconds,
     completePerSecond: completion.result.jobs / completion.result.seconds,
   };
@@ -150,14 +155,14 @@ for (let i = 0; i < runs; i++) {
   for (const variant of order) {
     const s = await measure(variant);
     samples[variant].push(s);
-    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s`);
+    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s, server CPU ${s.enqueueCpuMsPerJob.toFixed(3)} / ${s.completionCpuMsPerJob.toFixed(3)} ms per job`);
   }
 }
 await onSide.db.end();
 if (offSide !== onSide) await offSide.db.end();
 await admin.end();
 
-const keys = ['p50', 'p99', 'statementsPerJob', 'enqueuePerSecond', 'completePerSecond'] as const;
+const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond', 'enqueueCpuMsPerJob', 'completionCpuMsPerJob'] as const;
 const summary = Object.fromEntries(
   (['on', 'off'] as const).map((v) => [
     v,
@@ -175,8 +180,14 @@ const rows: Array<[string, (typeof keys)[number], number]> = [
   ['latency p50, ms', 'p50', 2],
   ['latency p99, ms', 'p99', 2],
   ['statements per job (latency phase)', 'statementsPerJob', 2],
+  ['HTTP requests per job (latency phase)', 'requestsPerJob', 2],
+  ['HTTP requests per job (complete each, c50)', 'completionRequestsPerJob', 2],
   ['enqueue single, 8 producers, jobs/s', 'enqueuePerSecond', 0],
   ['complete each, c50, jobs/s', 'completePerSecond', 0],
+  // CPU time per job is what the build costs whatever else the host runs: throughput and
+  // latency also measure how much of the host the bench got.
+  ['server CPU ms per job, enqueue single', 'enqueueCpuMsPerJob', 3],
+  ['server CPU ms per job, complete each c50 (with its next)', 'completionCpuMsPerJob', 3],
 ];
 const md = [
   `# A/B: ${optimisation} (${when}, commit ${commit}, ${runs} run(s), medians (min–max))`,

@@ -19,7 +19,7 @@
  * --profile: instead of the bench, runs the relay server under --cpu-prof through one
  * per-job-completion processing phase (5 000 jobs, or --jobs; worker concurrency 8, or
  * --concurrency) and prints where its CPU time
- * goes (bench-results/profile-latest.md).
+ * goes (bench-results/profile-latest.md). --against <ref>: profile an earlier commit's server.
  * --jobs N: exactly N jobs per throughput phase (default: up to 20 000, fewer when the
  * warm-up shows a phase would take over --phase-seconds, 5).
  * --synchronous-commit: ALTER DATABASE ... SET synchronous_commit for the run (reset after),
@@ -522,7 +522,7 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
 async function main(): Promise<void> {
   if (args.includes('--profile')) {
     await ensureDatabase(url);
-    await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, concurrency: Number(flag('--concurrency') ?? 8), serverConnections: config.serverConnections, queue: QUEUE });
+    await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, concurrency: Number(flag('--concurrency') ?? 8), serverConnections: config.serverConnections, queue: QUEUE, against: flag('--against') });
     return;
   }
   const started = new Date();

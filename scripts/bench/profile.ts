@@ -1,7 +1,8 @@
 /**
  * npm run bench -- --profile: the relay server under `node --cpu-prof` through one processing
  * phase with per-job completion (worker concurrency 8, or --concurrency), then the functions with the most
- * self time, by function and by package, from the .cpuprofile it wrote on exit.
+ * self time, by function and by package, from the .cpuprofile it wrote on exit. `--against <ref>`
+ * profiles an earlier commit's server instead (built as bench:ab builds it).
  */
 import { mkdtempSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { preload, truncate } from './db.js';
 import { Relay } from './relay.js';
+import { buildCheckout } from './checkout.js';
 import { ServerProcess } from './server.js';
 
 interface ProfileNode {
@@ -85,13 +87,15 @@ function monotonicUs(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-export async function runProfile(url: string, options: { jobs: number; concurrency: number; serverConnections: number; queue: string }): Promise<void> {
+export async function runProfile(url: string, options: { jobs: number; concurrency: number; serverConnections: number; queue: string; against?: string }): Promise<void> {
+  const serverRoot = options.against === undefined ? undefined : buildCheckout(options.against);
   const dir = mkdtempSync(join(tmpdir(), 'relay-prof-'));
   const ctl = new pg.Client({ connectionString: url, application_name: 'relay-bench-control' });
   const server = await ServerProcess.start({
     databaseUrl: url,
     maxConnections: options.serverConnections,
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    root: serverRoot,
   });
   await ctl.connect();
   let seconds: number;
@@ -119,7 +123,7 @@ export async function runProfile(url: string, options: { jobs: number; concurren
   const rows = (items: SelfTime[], n: number) =>
     items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
   const md = [
-    `# relay server CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency ${options.concurrency}, per-job completion, after a 2 000-job warm-up`,
+    `# relay server${options.against === undefined ? '' : ` of ${options.against}`} CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency ${options.concurrency}, per-job completion, after a 2 000-job warm-up`,
     '',
     `Profile: ${join(dir, file)}. Samples of the measured phase only (${seconds!.toFixed(2)} s): ${(busy / 1000).toFixed(2)} s busy, ${(idle / 1000).toFixed(2)} s idle; shares are of the busy time.`,
     '',
@@ -138,7 +142,8 @@ export async function runProfile(url: string, options: { jobs: number; concurren
   ].join('\n');
   const root = fileURLToPath(new URL('../../', import.meta.url));
   mkdirSync(join(root, 'bench-results'), { recursive: true });
-  writeFileSync(join(root, 'bench-results', 'profile-latest.md'), md);
+  const out = options.against === undefined ? 'profile-latest.md' : `profile-${options.against.replace(/[^\w.-]/g, '_')}.md`;
+  writeFileSync(join(root, 'bench-results', out), md);
   process.stdout.write(md);
-  process.stderr.write('wrote bench-results/profile-latest.md\n');
+  process.stderr.write(`wrote bench-results/${out}\n`);
 }

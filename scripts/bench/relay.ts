@@ -76,20 +76,36 @@ export interface RelayOptions {
 }
 
 export class Relay {
+  /** HTTP requests its clients and workers sent (long polls included): the round trips a job costs. */
+  requests = 0;
+
   constructor(
     readonly baseUrl: string,
     private readonly options: RelayOptions = {},
   ) {}
 
+  /** The Node transport, counting requests. */
+  private transport(): ReturnType<typeof nodeTransport> {
+    const transport = nodeTransport();
+    const send = transport.fetch;
+    return {
+      ...transport,
+      fetch: ((...args: Parameters<typeof send>) => {
+        this.requests++;
+        return send(...args);
+      }) as typeof send,
+    };
+  }
+
   /** A client that fails loudly: a retry would hide an error in the figures. */
   client<P = unknown>(): RelayClient<P> {
     // The Node transport the Worker uses too: Node's built-in fetch costs more CPU per request.
-    return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, idempotencyKeys: this.options.idempotencyKeys, ...nodeTransport() });
+    return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, idempotencyKeys: this.options.idempotencyKeys, ...this.transport() });
   }
 
   /** The client a worker makes for itself from baseUrl (retries on), with the keys as configured. */
   private workerClient<P>(): RelayClient<P> {
-    return new RelayClient<P>({ baseUrl: this.baseUrl, idempotencyKeys: this.options.idempotencyKeys, ...nodeTransport() });
+    return new RelayClient<P>({ baseUrl: this.baseUrl, idempotencyKeys: this.options.idempotencyKeys, ...this.transport() });
   }
 
   /** n jobs, one `POST /enqueue` each, from `producers` concurrent loops (a client each). */

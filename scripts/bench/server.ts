@@ -136,9 +136,18 @@ export class ServerProcess {
     return new ServerProcess(child, url, exited, stderrTail);
   }
 
-  /** CPU seconds (user + system, all threads) the server has used so far. */
+  /**
+   * CPU seconds (user + system, all threads) the server has used so far, with those of its
+   * live child processes (the server processes of --processes N).
+   */
   cpuSeconds(): number {
-    return processCpuSeconds(this.pid);
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${this.pid}/task/${this.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    } catch {
+      // Not Linux, or the process is gone: its own time only.
+    }
+    return children.reduce((sum, pid) => sum + processCpuSeconds(pid), processCpuSeconds(this.pid));
   }
 
   /** SIGTERM, then wait for a clean exit (the pool closes, so its backends flush their statistics). */

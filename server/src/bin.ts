@@ -3,6 +3,8 @@
 // package.json's start script): a 32 MB young generation instead of 16 lets the garbage of
 // requests in flight die young rather than be promoted and swept by full collections: fewer
 // GC pauses (the A/B is in the README's Performance section).
+import cluster from 'node:cluster';
+import { runPrimary, SHUTDOWN_MESSAGE } from './cluster.js';
 import { ConfigError, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startServer } from './server.js';
@@ -23,7 +25,12 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
-  const logger = createLogger(config.logLevel);
+  // Each of several processes says which one it is.
+  const logger = createLogger(config.logLevel, cluster.isWorker ? { pid: process.pid } : undefined);
+  if (config.processes > 1 && cluster.isPrimary) {
+    process.exit(await runPrimary(config.processes, logger));
+  }
+  const inCluster = cluster.isWorker;
   const starting = startServer(config, logger);
 
   // Installed before start-up finishes: a signal while the database opens or migrates must
@@ -48,9 +55,19 @@ async function main(): Promise<void> {
       );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (inCluster) {
+    // The primary stops its processes (a message); a Ctrl-C reaches the whole process group,
+    // and taken here too it would count as the second, insisting signal.
+    process.on('SIGINT', () => undefined);
+    process.on('message', (message) => {
+      if (message === SHUTDOWN_MESSAGE && !stopping) shutdown('primary');
+    });
+  } else {
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  }
 
   const server = await starting;
+  if (inCluster) return void logger.info({ url: server.url }, 'server process listening');
   logger.info(
     { url: server.url, database: server.databaseKind, reapInterval: config.reapInterval },
     `relay-server listening on ${server.url} (database: ${server.databaseKind}, reap interval: ${config.reapInterval}s)`,

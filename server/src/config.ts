@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option, type OptionValues } from 'commander';
 import { checkDistinct, parseTokens, type AuthToken } from './http/auth.js';
+import { processCount } from './cluster.js';
 import { parseHostPattern, parseOriginPattern } from './http/origin-guard.js';
 import { MAX_KEY_BYTES } from './job-rules.js';
 
@@ -65,6 +66,8 @@ export interface Config {
   metricsRefreshSeconds: number;
   /** Distinct queue label values at most; later queues are reported as queue="_other". */
   metricsMaxQueues: number;
+  /** Server processes on one port (node:cluster, cluster.ts); more than 1 needs databaseUrl. */
+  processes: number;
   /** Seconds between flushes of this server's throughput counts to the database (throughput.ts). */
   throughputFlushSeconds: number;
   /**
@@ -135,6 +138,7 @@ export const defaults: Config = {
   metricsPort: undefined,
   metricsRefreshSeconds: 5,
   metricsMaxQueues: 1000,
+  processes: 1,
   throughputFlushSeconds: 5,
   disabled: new Set(),
 };
@@ -241,6 +245,14 @@ function metricsSwitch(value: string | undefined): boolean {
   throw new ConfigError(`RELAY_METRICS: must be on or off, got ${JSON.stringify(value)}`);
 }
 
+function processes(value: string): number {
+  try {
+    return processCount(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 function logLevel(value: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(value)) throw new InvalidArgumentError(`must be one of ${levels.join(', ')}`);
@@ -308,6 +320,7 @@ function program(): Command {
     .addOption(option('--metrics-port <port>', 'also serve /metrics alone on this port of --host (0 picks a free one); unset: only on --port', 'RELAY_METRICS_PORT', integer(0, 65535)))
     .addOption(option('--metrics-refresh-interval <seconds>', 'seconds between reads of the queue gauges from the database; fractions allowed', 'RELAY_METRICS_REFRESH_INTERVAL', seconds, defaults.metricsRefreshSeconds))
     .addOption(option('--metrics-max-queues <n>', 'distinct queue labels in /metrics; later queues are counted as queue="_other"', 'RELAY_METRICS_MAX_QUEUES', integer(1, 1_000_000), defaults.metricsMaxQueues))
+    .addOption(option('--processes <n>', 'server processes sharing the port, each with its own pool (auto: one per core); more than 1 needs --database-url', 'RELAY_PROCESSES', processes, defaults.processes))
     .addOption(option('--throughput-flush-interval <seconds>', 'seconds between additions of this server\'s throughput counts (GET /v1/throughput) to the database; a crash loses at most one interval of counts', 'RELAY_THROUGHPUT_FLUSH_INTERVAL', flushSeconds, defaults.throughputFlushSeconds))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'LOG_LEVEL', logLevel, defaults.logLevel))
     .helpOption('-h, --help', 'show this help')
@@ -336,9 +349,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): { config: C
     process.env = saved;
   }
   const o = cmd.opts();
+  if (o.processes > 1 && !o.databaseUrl) {
+    throw new ConfigError('--processes: more than one process needs --database-url (DATABASE_URL): the embedded database belongs to one process');
+  }
   return {
     config: {
       ...settings(o),
+      processes: o.processes,
       authTokens: authTokens(o.authTokens, o.authTokensFile),
       ...dashboardFlags(cmd, env),
       metrics: o.metrics !== false && metricsSwitch(env.RELAY_METRICS),

@@ -9,7 +9,12 @@ import type { LeasedJob, NewJob } from './jobs.js';
 export interface HandOffPlan {
   /** 1-based positions, in the enqueued array, of the jobs to store leased. */
   positions: number[];
-  settle(delivered: LeasedJob[]): void;
+  /**
+   * Resolves once the requests that got jobs have written their answers (when none did, at
+   * once): the enqueue answers its producer after them, so that the job that waited longest
+   * reaches its worker first.
+   */
+  settle(delivered: LeasedJob[]): Promise<void>;
   cancel(): void;
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { inBatches } from './batches.js';
 import type { Queryable } from './db/index.js';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, toProblem, type RelayError } from './errors.js';
-import { findAnswer, purgeExpiredKeys, rememberAnswers, type AnswerToRemember, type RememberedAnswer } from './sql/idempotency.js';
+import { findAnswer, purgeExpiredKeys, rememberAnswers, takenKeys, type AnswerToRemember, type KeyedItemAnswers, type RememberedAnswer } from './sql/idempotency.js';
 
 /**
  * Idempotency-Key: within a window, the same key with the same request gets the first answer
@@ -52,6 +52,23 @@ export function answerFor(k: IdempotencyKey, outcome: { result: unknown } | { er
     return { scope: k.scope, key: k.key, fingerprint: k.fingerprint, status: outcome.error.status, body: JSON.stringify(toProblem(outcome.error)) };
   }
   return { scope: k.scope, key: k.key, fingerprint: k.fingerprint, status: k.successStatus, body: outcome.result === undefined ? null : JSON.stringify(outcome.result) };
+}
+
+/**
+ * A keyed item's two possible answers, its success or `refusal`, for a statement that has its
+ * effect and remembers the answer at once (it picks one by the outcome). ord: the item's
+ * 1-based position in the statement.
+ */
+export function possibleAnswers(k: IdempotencyKey, ord: number, refusal: RelayError): KeyedItemAnswers {
+  const ok = answerFor(k, { result: undefined });
+  const err = answerFor(k, { error: refusal });
+  return { ord, scope: k.scope, key: k.key, fingerprint: k.fingerprint, ok_status: ok.status, ok_body: ok.body, err_status: err.status, err_body: err.body };
+}
+
+/** A statement's error as a KeyTakenError when it says that keys were taken (SQLSTATE RLK01); any other error as it is. */
+export function asKeyTaken(err: unknown): unknown {
+  const taken = takenKeys(err);
+  return taken ? new KeyTakenError(new Set(taken.map(keyId))) : err;
 }
 
 export class Idempotency {

@@ -119,6 +119,9 @@ class Waiter {
   }
 }
 
+/** The longest an enqueue waits for the requests it handed jobs to to answer first. */
+const HANDED_ANSWER_WAIT_MS = 50;
+
 export interface LongPollOptions {
   /** How often a queue with waiters is re-checked without a notification. */
   recheckMs: number;
@@ -136,6 +139,8 @@ export class LongPoll implements HandOff {
   /** Counts notify() calls: one during a claim means its empty answer may be stale already. */
   private announcements = 0;
   private waiterCount = 0;
+  /** Jobs handed to waiting requests, to the resolver of their enqueue's wait for the answer (see plan). */
+  private readonly handedAnswers = new Map<LeasedJob[], () => void>();
 
   constructor(
     private readonly db: Queryable,
@@ -154,14 +159,18 @@ export class LongPoll implements HandOff {
    */
   async next(queue: string, limit: number, waitSeconds: number, gone?: AbortSignal): Promise<LeasedJob[]> {
     const jobs = await this.wait(queue, limit, waitSeconds, gone);
-    // Let the socket events already received run first: a hang-up that arrived while we
-    // claimed (an in-process database answers within the same turn) shows only after them.
-    if (gone && jobs.length > 0) await new Promise((resolve) => setImmediate(resolve));
-    if (gone?.aborted && jobs.length > 0) {
-      await this.release(jobs);
-      return [];
+    try {
+      // Let the socket events already received run first: a hang-up that arrived while we
+      // claimed (an in-process database answers within the same turn) shows only after them.
+      if (gone && jobs.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (gone?.aborted && jobs.length > 0) {
+        await this.release(jobs);
+        return [];
+      }
+      return jobs;
+    } finally {
+      this.handedAnswers.get(jobs)?.();
     }
-    return jobs;
   }
 
   /** Undoes deliveries that never reached their client: back to their queues, no retry counted. */
@@ -243,6 +252,8 @@ export class LongPoll implements HandOff {
    * whose jobs here all run now (no run_at): a job due later goes the usual way.
    */
   plan(jobs: NewJob[]): HandOffPlan | undefined {
+    // Producers without waiting workers (the common case under load) pay for no bookkeeping.
+    if (this.queues.size === 0) return undefined;
     const byQueue = new Map<string, number[]>();
     const excluded = new Set<string>();
     jobs.forEach((job, i) => {
@@ -265,19 +276,37 @@ export class LongPoll implements HandOff {
     if (reserved.size === 0) return undefined;
     return {
       positions,
-      settle(delivered) {
+      settle: (delivered) => {
         const byQueueDelivered = new Map<string, LeasedJob[]>();
         for (const job of delivered) {
           const list = byQueueDelivered.get(job.queue) ?? [];
           list.push(job);
           byQueueDelivered.set(job.queue, list);
         }
-        for (const [queue, reservation] of reserved) reservation.settle(byQueueDelivered.get(queue));
+        const answered: Array<Promise<void>> = [];
+        for (const [queue, reservation] of reserved) {
+          const jobs = byQueueDelivered.get(queue);
+          if (jobs) answered.push(new Promise<void>((resolve) => this.handedAnswers.set(jobs, () => (this.handedAnswers.delete(jobs), resolve()))));
+          reservation.settle(jobs);
+        }
+        return answered.length === 0 ? Promise.resolve() : this.afterAnswers(answered);
       },
       cancel() {
         for (const reservation of reserved.values()) reservation.settle(undefined);
       },
     };
+  }
+
+  /**
+   * Resolves once the requests handed jobs have returned from next() and their routes (the
+   * continuations of next()) have written the answers: those run before the next turn of the
+   * event loop. Bounded, so that a producer never waits long on a worker's request.
+   */
+  private async afterAnswers(answered: Array<Promise<void>>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(answered), new Promise<void>((resolve) => (timer = setTimeout(resolve, HANDED_ANSWER_WAIT_MS)))]);
+    clearTimeout(timer);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Ends every wait (they answer with no jobs) and stops the re-check timers. */
@@ -291,6 +320,13 @@ export class LongPoll implements HandOff {
   /** How many requests are waiting now (for tests and metrics). */
   get waiting(): number {
     return this.waiterCount;
+  }
+
+  /** How many of them sleep, their claims done: those an enqueue may hand its jobs to (for tests). */
+  get sleeping(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.sleeping.size;
+    return n;
   }
 
   /** A claim, noting when it leaves the queue known empty (see the class comment). */

@@ -30,6 +30,8 @@ export interface RelayServer {
   metricsUrl?: string;
   /** Long polls waiting now. */
   readonly waitingPolls: number;
+  /** Of those, the ones asleep after their claims: an enqueue now hands them its jobs. */
+  readonly sleepingPolls: number;
   /**
    * Adds the throughput this server counted so far to the database (it does so every
    * --throughput-flush-interval seconds, and when it closes); resolves when it is there.
@@ -145,6 +147,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     ...(metricsListener ? { metricsUrl: `http://${host}:${metricsListener.port}/metrics` } : {}),
     get waitingPolls() {
       return longPoll.waiting;
+    },
+    get sleepingPolls() {
+      return longPoll.sleeping;
     },
     flushThroughput: () => throughput.flush(),
     close() {

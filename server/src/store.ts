@@ -1,19 +1,20 @@
 import type { Database, Queryable } from './db/index.js';
 import { Coalescer } from './coalescer.js';
-import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, type RelayError } from './errors.js';
+import { JobExistsError, JobNotFoundError, ServiceUnavailableError, StorageUnavailableError, toRelayError, withoutStack, type RelayError } from './errors.js';
 import type { HandOff } from './hand-off.js';
 import { noJobEvents, type JobEvents } from './job-events.js';
-import { answerFor, keyId, KeyTakenError, type Idempotency, type IdempotencyKey } from './idempotency.js';
+import { answerFor, asKeyTaken, keyId, KeyTakenError, possibleAnswers, type Idempotency, type IdempotencyKey } from './idempotency.js';
 import { checkJobKey } from './job-rules.js';
 import type { CompleteBatchResult, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
-import { deleteJobs, type RemovedJob } from './sql/complete.js';
-import { insertJobs, insertJobsLeasing } from './sql/enqueue.js';
+import { deleteJobs, deleteJobsKeyed, type RemovedJob } from './sql/complete.js';
+import { insertJobs, insertJobsLeasing, insertJobsLeasingKeyed } from './sql/enqueue.js';
 import { failJob } from './sql/fail.js';
 import { listFailedJobs } from './sql/failed-jobs.js';
 import { renewLease } from './sql/heartbeat.js';
 import { ping } from './sql/ping.js';
 import { reapExpiredLeases } from './sql/reap.js';
 import { rescheduleJob } from './sql/reschedule.js';
+import type { KeyedItemAnswers } from './sql/idempotency.js';
 import { json, stateParam } from './sql/rows.js';
 import { formatTimestamp, parseRfc3339 } from './time.js';
 
@@ -80,6 +81,22 @@ function alone<I, O>(runBatch: (items: I[]) => Promise<Array<O | Error>>): { sub
       return result as O;
     },
   };
+}
+
+/**
+ * For each reference, whether it removed its job, given the jobs removed. A job listed twice
+ * counts for the first reference that matches it (any run_id, or the job's own); the keyed
+ * statement (sql/complete.ts) remembers its answers by the same rule.
+ */
+function removedBy(refs: JobRef[], rows: RemovedJob[]): boolean[] {
+  const removed = new Map(rows.map((r) => [key(r.queue, r.id), r.run_id]));
+  return refs.map((ref) => {
+    const k = key(ref.queue, ref.job_id);
+    if (!removed.has(k)) return false;
+    if (ref.run_id !== undefined && ref.run_id !== removed.get(k)) return false;
+    removed.delete(k);
+    return true;
+  });
 }
 
 interface Keyed<T> {
@@ -174,28 +191,50 @@ export class Store {
   private async enqueueEach(items: Array<Keyed<TracedJob>>): Promise<Array<undefined | Error>> {
     const jobs = items.map((i) => i.item);
     const plan = this.handOff?.plan(jobs);
-    let done;
+    let stored;
     try {
-      done = await this.effect(
-        items.some((i) => i.idem),
-        async (q) => {
-          const stored = await insertJobsLeasing(q, json(jobs), plan?.positions ?? []);
-          const keys = new Set(stored.map((s) => key(s.queue, s.id)));
-          // The first of two requests for one (queue, id) is the one stored.
-          const results = jobs.map((job) => (keys.delete(key(job.queue, job.id)) ? undefined : new JobExistsError(job.queue, job.id)));
-          return { stored, results };
-        },
-        ({ results }) => items.map(({ idem }, i) => idem && answerFor(idem, results[i] ? { error: results[i]! } : { result: undefined })),
+      stored = await this.keyedOrNot(
+        items,
+        (job) => new JobExistsError(job.queue, job.id),
+        () => insertJobsLeasing(this.db, json(jobs), plan?.positions ?? []),
+        (answers, windowSeconds) => insertJobsLeasingKeyed(this.db, json(jobs), plan?.positions ?? [], answers, windowSeconds),
       );
     } catch (err) {
       plan?.cancel();
       throw err;
     }
-    plan?.settle(done.stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
-    for (const s of done.stored) this.events.enqueued(s.queue, 1);
-    const waiting = new Set(done.stored.filter((s) => !s.delivery).map((s) => s.queue));
+    // The requests that waited get their jobs before these producers get their answers.
+    const handed = plan?.settle(stored.flatMap((s) => (s.delivery ? [s.delivery] : [])));
+    for (const s of stored) this.events.enqueued(s.queue, 1);
+    const waiting = new Set(stored.filter((s) => !s.delivery).map((s) => s.queue));
     if (waiting.size > 0) this.onAvailable([...waiting]);
-    return done.results;
+    await handed;
+    const keys = new Set(stored.map((s) => key(s.queue, s.id)));
+    // The first of two requests for one (queue, id) is the one stored (the keyed statement
+    // remembers its answers by the same rule).
+    return jobs.map((job) => (keys.delete(key(job.queue, job.id)) ? undefined : new JobExistsError(job.queue, job.id)));
+  }
+
+  /**
+   * A shared statement of single requests: when some carry Idempotency-Keys, its keyed form,
+   * which remembers each keyed request's answer (its success, or `refusal`) in the same
+   * statement as the effect, and fails with KeyTakenError, having changed nothing, when a key
+   * was taken already.
+   */
+  private async keyedOrNot<I, R>(
+    items: Array<Keyed<I>>,
+    refusal: (item: I) => RelayError,
+    plain: () => Promise<R>,
+    keyed: (answers: KeyedItemAnswers[], windowSeconds: number) => Promise<R>,
+  ): Promise<R> {
+    const idempotency = this.idempotency;
+    if (!idempotency || !items.some((i) => i.idem)) return plain();
+    const answers = items.flatMap(({ item, idem }, i) => (idem ? [possibleAnswers(idem, i + 1, withoutStack(() => refusal(item)))] : []));
+    try {
+      return await keyed(answers, idempotency.windowSeconds);
+    } catch (err) {
+      throw asKeyTaken(err);
+    }
   }
 
   async heartbeat(queue: string, id: string, update: StateUpdate, runId?: string): Promise<void> {
@@ -248,38 +287,25 @@ export class Store {
   /** Single completes together, each with its answer remembered when it carries a key. */
   private async completeEach(items: Array<Keyed<JobRef>>): Promise<boolean[]> {
     const refs = items.map((i) => i.item);
-    const { removed, rows } = await this.effect(
-      items.some((i) => i.idem),
-      (q) => this.removeEach(q, refs),
-      ({ removed }) =>
-        items.map(({ item, idem }, i) =>
-          idem && answerFor(idem, removed[i] ? { result: undefined } : { error: new JobNotFoundError(item.queue, item.job_id, false) }),
-        ),
+    const rows = await this.keyedOrNot(
+      items,
+      (ref) => new JobNotFoundError(ref.queue, ref.job_id, false),
+      () => deleteJobs(this.db, refs),
+      (answers, windowSeconds) => deleteJobsKeyed(this.db, refs, answers, windowSeconds),
     );
     this.completed(rows);
-    return removed;
+    return removedBy(refs, rows);
   }
 
   private completed(rows: RemovedJob[]): void {
     for (const r of rows) this.events.completed(r.queue, r.processed_seconds);
   }
 
-  /**
-   * For each reference, whether it removed its job (and the jobs removed). A job listed twice
-   * counts for the first reference that matches it (any run_id, or the job's own).
-   */
+  /** For each reference, whether it removed its job (and the jobs removed). */
   private async removeEach(q: Queryable, refs: JobRef[]): Promise<{ removed: boolean[]; rows: RemovedJob[] }> {
     if (refs.length === 0) return { removed: [], rows: [] };
     const rows = await deleteJobs(q, refs);
-    const removed = new Map(rows.map((r) => [key(r.queue, r.id), r.run_id]));
-    const answers = refs.map((ref) => {
-      const k = key(ref.queue, ref.job_id);
-      if (!removed.has(k)) return false;
-      if (ref.run_id !== undefined && ref.run_id !== removed.get(k)) return false;
-      removed.delete(k);
-      return true;
-    });
-    return { removed: answers, rows };
+    return { removed: removedBy(refs, rows), rows };
   }
 
   async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }, idem?: IdempotencyKey): Promise<FailResult> {

@@ -187,6 +187,8 @@ describe('relay-server binary', function () {
       { name: 'RELAY_MAX_BATCH_SIZE over the contract', env: { RELAY_MAX_BATCH_SIZE: '10001' }, mentions: /RELAY_MAX_BATCH_SIZE|max-batch-size/ },
       { name: 'RELAY_MAX_KEY_LENGTH over the absolute limit', env: { RELAY_MAX_KEY_LENGTH: '2601' }, mentions: /RELAY_MAX_KEY_LENGTH|max-key-length/ },
       { name: 'RELAY_MAX_PAGE_SIZE=0', env: { RELAY_MAX_PAGE_SIZE: '0' }, mentions: /RELAY_MAX_PAGE_SIZE|max-page-size/ },
+      { name: '--processes 2 on the embedded database', args: ['--processes', '2'], mentions: /--processes: more than one process needs --database-url/ },
+      { name: 'RELAY_PROCESSES=0', env: { RELAY_PROCESSES: '0' }, mentions: /RELAY_PROCESSES|processes.*from 1 to 1024, or auto/ },
       // The token-ish values below must never be echoed: the check is in the test itself.
       { name: 'RELAY_AUTH_TOKENS with an unknown role', env: { RELAY_AUTH_TOKENS: 'worker:s3cret-a,boss:s3cret-b' }, mentions: /auth-tokens: entry 2 has an unknown role "boss"/ },
       { name: 'RELAY_AUTH_TOKENS with an empty token', env: { RELAY_AUTH_TOKENS: 'worker:s3cret-a,reader:' }, mentions: /auth-tokens: entry 2 has an empty token/ },

@@ -83,6 +83,37 @@ describe('Idempotency-Key', () => {
     );
   });
 
+  it('keyed requests for one job at once: each key remembers its own answer, one wins', async () => {
+    const queue = uniqueQueue();
+    // Different keys, one (queue, id): one 202 and the rest 409, and a resend of each key gets
+    // what that key got, whichever statement it shared.
+    const enqueues = Array.from({ length: 12 }, () => ({ key: newKey(), job: { id: 'one', queue, timeout: 30 } }));
+    const first = await Promise.all(enqueues.map(({ key, job }) => call('POST', '/enqueue', keyed(key, { json: job }))));
+    expect(first.map((a) => a.status).filter((s) => s === 202), first.map((a) => a.status).join()).to.have.length(1);
+    for (const a of first) expect([202, 409], a.text).to.include(a.status);
+    const again = await Promise.all(enqueues.map(({ key, job }) => call('POST', '/enqueue', keyed(key, { json: job }))));
+    again.forEach((a, i) => {
+      expect(a.status, `key ${i}`).to.equal(first[i]!.status);
+      expect(a.headers.get('idempotent-replayed')).to.equal('true');
+    });
+    const [job] = await drain(queue);
+    expect(job.id).to.equal('one');
+
+    // Completes of that job under different keys: one 200, the rest 404, each remembered.
+    const completes = Array.from({ length: 12 }, () => ({ key: newKey(), query: { queue, job_id: 'one', run_id: job.run_id } }));
+    const done = await Promise.all(completes.map(({ key, query }) => call('DELETE', '/v1/complete', keyed(key, { query }))));
+    expect(done.map((a) => a.status).filter((s) => s === 200), done.map((a) => a.status).join()).to.have.length(1);
+    for (const a of done) expect([200, 404], a.text).to.include(a.status);
+    // The job is enqueued anew (no key) so that a complete that ran again would find it.
+    expect((await call('POST', '/enqueue', { json: { id: 'one', queue, timeout: 30 } })).status).to.equal(202);
+    const replayed = await Promise.all(completes.map(({ key, query }) => call('DELETE', '/v1/complete', keyed(key, { query }))));
+    replayed.forEach((a, i) => {
+      expect(a.status, `key ${i}`).to.equal(done[i]!.status);
+      expect(a.headers.get('idempotent-replayed')).to.equal('true');
+    });
+    expect((await drain(queue)).map((j: any) => j.id), 'the new job is still there').to.deep.equal(['one']);
+  });
+
   it('the same key with another request is a 422 and changes nothing', async () => {
     const queue = uniqueQueue();
     const key = newKey();

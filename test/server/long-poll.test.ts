@@ -102,6 +102,23 @@ describe('GET /v1/next?wait (long poll)', () => {
     expect(done.status).to.equal(200);
   });
 
+  it("answers the waiting request with its job before the producer's 202", async () => {
+    // The job that waited longest reaches its worker first (issue 16 item 2). Each order is
+    // read from which answer reaches the client first, over a connection of its own.
+    const orders: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const queue = uniqueQueue();
+      const order: string[] = [];
+      const pending = waitNext(queue, 20).then((r) => (order.push('worker'), r));
+      await eventually(async () => server.sleepingPolls >= 1, 5_000, 10);
+      const produced = enqueue({ id: 'a', queue, timeout: 30 }).then((r) => (order.push('producer'), r));
+      const [polled, enqueued] = await Promise.all([pending, produced]);
+      expect([polled.status, enqueued.status]).to.deep.equal([200, 202]);
+      orders.push(order.join(' then '));
+    }
+    expect(orders).to.deep.equal(Array(10).fill('worker then producer'));
+  });
+
   it('keeps FIFO for a waiting request: an older job that became due goes before a new one', async () => {
     const queue = uniqueQueue();
     const pending = waitNext(queue, 20);
