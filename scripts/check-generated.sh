@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Drift check: regenerates the client's types from the API document into a temporary file and
-# compares them with the committed file. Exits 1, with the difference, when they differ.
+# compares them with the committed file, and compares the conformance kit's copy of the
+# document with it. Exits 1, with the difference, when either differs.
 #
-#   scripts/check-generated.sh [spec] [generated]
+#   scripts/check-generated.sh [spec] [generated] [kit-copy]
 #
 # Defaults: openapi.yaml and client/src/schema.ts at the repository root (also settable with
-# RELAY_SPEC and RELAY_GENERATED), so a test can point it at copies.
+# RELAY_SPEC and RELAY_GENERATED), so a test can point it at copies. The kit's copy
+# (conformance/openapi.yaml, which `npm run build` writes) is compared when the document is the
+# repository's own, or when a copy is named (third argument or RELAY_KIT_SPEC).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 spec="${1:-${RELAY_SPEC:-$root/openapi.yaml}}"
 generated="${2:-${RELAY_GENERATED:-$root/client/src/schema.ts}}"
+kit="${3:-${RELAY_KIT_SPEC:-}}"
+if [ -z "$kit" ] && [ "$spec" = "$root/openapi.yaml" ]; then kit="$root/conformance/openapi.yaml"; fi
+
+if [ -n "$kit" ] && ! cmp -s "$spec" "$kit"; then
+  if [ -f "$kit" ]; then diff -u --label "$kit (the kit's copy)" --label "$spec" "$kit" "$spec" | head -n 40 >&2 || true; fi
+  echo "check-generated: $kit is missing or differs from $spec; run \`npm run build\` (it copies the document)." >&2
+  exit 1
+fi
 
 if [ ! -f "$spec" ]; then echo "check-generated: no API document at $spec" >&2; exit 2; fi
 if [ ! -f "$generated" ]; then
@@ -33,4 +44,4 @@ if ! diff -u --label "$generated (committed)" --label "generated from $spec" "$g
   echo "Run \`npm run generate\` and commit client/src/schema.ts." >&2
   exit 1
 fi
-echo "check-generated: $generated matches $spec"
+echo "check-generated: $generated matches $spec${kit:+, and so does $kit}"

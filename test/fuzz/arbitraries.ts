@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { operations, type Operation, type Schema } from './spec.js';
-import { Literal, Nest, Repeat, Wide, estimateSize, namedJobs, serialize, type Body, type FuzzRequest, type Json, type QueryPart, type Wire } from './wire.js';
+import { operation, operations, type Operation, type Parameter, type Schema } from './spec.js';
+import { FRESH, Literal, Nest, Repeat, Wide, estimateSize, namedJobs, serialize, type Body, type FuzzRequest, type Json, type QueryPart, type Wire } from './wire.js';
 
 /**
  * Generators of requests from openapi.yaml: valid ones built from each operation's parameters
@@ -422,6 +422,86 @@ function validBody(op: Operation, ctx: FuzzContext): fc.Arbitrary<Body | undefin
   return op.body.required ? value : fc.option(value, { nil: undefined, freq: 4 });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Headers
+
+const printable = (max: number) => fc.stringMatching(new RegExp(`^([\\x21-\\x7e][\\x20-\\x7e]{0,${max - 1}})?$`));
+const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
+
+/** A W3C traceparent of version 00, as a producer's tracer writes it. */
+export const traceparent = fc.tuple(hex(32), hex(16), fc.constantFrom('00', '01')).map(([trace, span, flags]) => `00-${trace}-${span}-${flags}`);
+
+/** Values no tracer writes: the server must ignore them, never refuse the request. */
+const oddTraceparents = fc.oneof(
+  printable(80),
+  fc.tuple(hex(32), hex(16)).map(([t, s]) => `00-${t.toUpperCase()}-${s}-01`),
+  fc.tuple(hex(32), hex(16)).map(([t, s]) => `ff-${t}-${s}-01`),
+  fc.tuple(hex(32), hex(16)).map(([t, s]) => `01-${t}-${s}-01-extra`),
+  fc.constantFrom('00-00000000000000000000000000000000-0000000000000000-01', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz', '', ' ', '💥', 'x'.repeat(8000)),
+);
+
+/** A value valid for a declared request header. An Idempotency-Key is always a fresh one. */
+function headerValue(p: Parameter): fc.Arbitrary<string> {
+  switch (p.name.toLowerCase()) {
+    case 'idempotency-key':
+      return printable(40).map((s) => `${s}${FRESH}`);
+    case 'traceparent':
+      return weighted([3, traceparent], [1, oddTraceparents]);
+    default:
+      return printable(40);
+  }
+}
+
+/** Values a declared header's schema refuses (or that a parser may trim or refuse first). */
+function hostileHeaderValue(p: Parameter): fc.Arbitrary<string> {
+  if (p.name.toLowerCase() === 'traceparent') return oddTraceparents;
+  const max = p.schema.maxLength ?? 255;
+  return fc.constantFrom('', ' ', 'x'.repeat(max + 1), `${'x'.repeat(max)}${FRESH}`, 'caf\u00e9', '💥', '\u0001', 'a\tb', `${FRESH} `);
+}
+
+function validHeaders(op: Operation): fc.Arbitrary<Array<[string, string]>> {
+  const parts = op.headers.map((p) => fc.option(headerValue(p), { nil: undefined, freq: 2 }).map((v): Array<[string, string]> => (v === undefined ? [] : [[p.name, v]])));
+  return fc.tuple(...parts).map((lists) => lists.flat());
+}
+
+/** Header names of the wider world: proxies', browsers', authentication, caching, conditional requests. */
+const HEADER_NAMES = ['Authorization', 'X-Request-Id', 'Forwarded', 'X-Forwarded-Proto', 'Accept-Charset', 'Accept-Language', 'If-None-Match', 'If-Match', 'Range', 'Cache-Control', 'Pragma', 'TE', 'Via', 'Prefer', 'Sec-Fetch-Mode', 'tracestate', 'baggage', 'Idempotency-Key', 'traceparent'];
+
+function headerMutations(op: Operation): fc.Arbitrary<Mutation> {
+  const options: Array<{ weight: number; arbitrary: fc.Arbitrary<Mutation> }> = [
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.oneof(pick(HEADER_NAMES), fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,30}$/)), fc.oneof(printable(200), nastyStrings, fc.constantFrom('Bearer x', 'Basic Og==', 'bytes=0-1')))
+        .map(([name, value]) => m(`header ${name}: ${JSON.stringify(value).slice(0, 40)}`, (d) => void d.headers.push([name, value]))),
+    },
+    {
+      // Bytes over 0x7f in a header value, not UTF-8: Node passes them through as Latin-1.
+      weight: 1,
+      arbitrary: fc.tuple(pick(['X-Latin', 'Idempotency-Key', 'traceparent', 'User-Agent']), fc.constantFrom('caf\u00e9', '\u00ff\u00fe', '\u00c3(', 'x\u0080')).map(([name, value]) =>
+        m(`header ${name} with bytes ${Buffer.from(value, 'latin1').toString('hex')}`, (d) => {
+          d.headers.push([name, value]);
+          d.wire = { via: 'raw', framing: 'length', latin1Head: true };
+        }),
+      ),
+    },
+  ];
+  if (op.headers.length > 0) {
+    options.push({
+      weight: 3,
+      arbitrary: pick(op.headers).chain((p) =>
+        hostileHeaderValue(p).map((value) =>
+          m(`${p.name} ← ${JSON.stringify(value).slice(0, 40)}`, (d) => {
+            d.headers = d.headers.filter(([k]) => k.toLowerCase() !== p.name.toLowerCase());
+            d.headers.push([p.name, value]);
+          }),
+        ),
+      ),
+    });
+  }
+  return fc.oneof(...options);
+}
+
 const CONTENT_TYPES = [
   'application/json',
   'application/json; charset=utf-8',
@@ -705,6 +785,7 @@ function mutationFor(op: Operation, ctx: FuzzContext): fc.Arbitrary<Mutation> {
     { weight: 2, arbitrary: mediaMutations(op, ctx) },
     { weight: 2, arbitrary: wireMutations(ctx) },
     { weight: 1, arbitrary: routeMutations(ctx) },
+    { weight: op.headers.length ? 2 : 1, arbitrary: headerMutations(op) },
   ];
   if (op.body) options.push({ weight: 7, arbitrary: bodyMutations(op, ctx) });
   else options.push({ weight: 1, arbitrary: bodyMutations({ ...op, body: { required: false, schema: {} } }, ctx) });
@@ -747,16 +828,17 @@ function operationRequest(op: Operation, ctx: FuzzContext): fc.Arbitrary<FuzzReq
     .record({
       path: filledPath(op, ctx),
       query: validQuery(op, ctx),
+      headers: validHeaders(op),
       body: validBody(op, ctx),
       mutations: fc.array(mutationFor(op, ctx), { maxLength: 2, depthIdentifier: 'mutations' }),
       raw: fc.boolean(),
     })
-    .map(({ path, query, body, mutations, raw }) => {
+    .map(({ path, query, headers, body, mutations, raw }) => {
       const draft: Draft = {
         op,
         query: [...query],
         body,
-        headers: body ? [['Content-Type', 'application/json']] : [],
+        headers: [...(body ? [['Content-Type', 'application/json'] as [string, string]] : []), ...headers],
         method: op.method,
         path,
         wire: raw ? { via: 'raw', framing: 'length' } : { via: 'fetch' },
@@ -868,6 +950,40 @@ export interface Cycle {
   batch: boolean;
   /** The state the first job's heartbeat stores. */
   checkpoint: Json;
+  /** Sent with the enqueues; next must hand it out with each job. */
+  traceparent?: string;
+  /** A batch with one broken element, sent on a queue of its own after the cycle. */
+  atomicity?: AtomicityProbe;
+}
+
+/**
+ * A batch of `size` valid jobs whose element `at` is broken: one of its properties set to a
+ * hostile value, or the whole element replaced. Either the batch is refused and stores none of
+ * its jobs, or (the value was valid after all) it is accepted and stores them all.
+ */
+export interface AtomicityProbe {
+  size: number;
+  at: number;
+  change: { property: string; value: Json } | { element: Json };
+}
+
+/** Values that make a job's id or queue unnameable; other hostile values could name another queue. */
+const unnameable = fc.constantFrom<Json>('\u0000', 'a\u0000', '\ud800', '', 'x'.repeat(1025), '💥'.repeat(1400), 7, null);
+
+export function atomicityProbe(): fc.Arbitrary<AtomicityProbe> {
+  const newJob = operation('enqueue').body!.schema;
+  const props = Object.keys(newJob.properties ?? {});
+  const change = weighted<AtomicityProbe['change']>(
+    [
+      6,
+      pick(props).chain((property) =>
+        (property === 'id' || property === 'queue' ? unnameable : hostileFor(newJob.properties![property]!)).map((value) => ({ property, value })),
+      ),
+    ],
+    [1, fc.tuple(fc.constantFrom('max_retry', 'ID', '__proto__', ''), scalar).map(([property, value]) => ({ property, value }))],
+    [1, hostileJson.map((element) => ({ element }))],
+  ).filter((c) => estimateSize('element' in c ? c.element : c.value) < 1_000_000);
+  return fc.record({ size: fc.integer({ min: 1, max: 30 }), at: fc.nat(), change });
 }
 
 /** Valid jobs with everything the contract promises to keep exactly: payload, state, run_at. */
@@ -887,5 +1003,8 @@ export function cycle(): fc.Arbitrary<Cycle> {
     jobs: fc.array(job, { minLength: 1, maxLength: 3 }).map((jobs) => jobs.map((j, i) => ({ ...j, id: `${i}-${j.id}` }))),
     batch: fc.boolean(),
     checkpoint: storableJson.filter((s) => s !== null),
+    traceparent: fc.option(traceparent, { nil: undefined }),
+    // One cycle in three: each probe is two requests, one a batch.
+    atomicity: weighted<AtomicityProbe | undefined>([2, fc.constant(undefined)], [1, atomicityProbe()]),
   });
 }

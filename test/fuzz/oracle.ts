@@ -1,5 +1,7 @@
 import { METHODS } from 'node:http';
 import querystring from 'node:querystring';
+import { Contract } from '../../conformance/src/contract.js';
+import { specPath } from '../../server/src/http/contract.js';
 import { declared, routeOf, type Operation, type Schema } from './spec.js';
 import type { Answer, Rendered } from './wire.js';
 
@@ -231,6 +233,18 @@ function isKeyPart(schema: Schema | undefined): boolean {
   return schema?.$name === 'QueueName' || schema?.$name === 'JobId';
 }
 
+/** The request headers op declares (Idempotency-Key, traceparent), against their schemas. */
+function judgeHeaders(op: Operation, r: Rendered, f: Findings): void {
+  for (const p of op.headers) {
+    const values = header(r, p.name.toLowerCase());
+    if (values.length !== 1) continue;
+    const value = values[0]!;
+    // Node trims a value's surrounding white space, and an empty one may count as absent.
+    if (value.trim() !== value || value === '') f.unsure(`${p.name} with surrounding white space or empty`);
+    else f.violated(violation(p.schema, value, `/header/${p.name}`));
+  }
+}
+
 const FINE_TYPES = /^application\/json(\s*;\s*charset\s*=\s*"?utf-8"?)?$/i;
 const REFUSED_TYPES = /^(?!application\/json\s*(;|$))|charset\s*=\s*"?(?!utf-8)/i;
 
@@ -346,6 +360,7 @@ export function judge(r: Rendered, limits: Limits): Verdict {
     if (op.pathParams.length === 0 && op.path !== path) f.unsure(`${path} is ${op.path} but for case or a trailing slash`);
     judgePath(op, params, f);
     judgeQuery(op, rawQuery, limits, f);
+    judgeHeaders(op, r, f);
     judgeBody(op, r, limits, f);
   }
   if (f.unknown) return { kind: 'unknown', why: f.unknown };
@@ -418,4 +433,14 @@ function problemDetails(answer: Answer, limits: Limits): string[] {
   const own = String(body.detail ?? '').replace(/"(?:[^"\\]|\\.)*"/g, '""');
   if (LEAKS.test(own)) out.push(`a detail that leaks internals: ${String(body.detail).slice(0, 200)}`);
   return out;
+}
+
+/** openapi.yaml as the conformance kit judges answers by it: independent of the server's own validation. */
+const contract = new Contract(specPath());
+
+/** Why an answer breaks openapi.yaml (status, Content-Type, body schema, declared headers), judged for the operation the request reaches (none: it must be a problem). */
+export function breaches(method: string, target: string, answer: { status: number; headers: Headers | Record<string, string>; text: string }): string[] {
+  const { op } = routeOf(method, target.split('?')[0]!);
+  const headers = answer.headers instanceof Headers ? answer.headers : new Headers(Object.entries(answer.headers).filter(([, v]) => /^[\t\x20-\x7e]*$/.test(v)));
+  return contract.check(op?.id, { method, status: answer.status, headers, text: answer.text }).map((p) => `openapi.yaml: ${p}`);
 }

@@ -43,6 +43,8 @@ export interface Operation {
   method: string;
   path: string;
   query: Parameter[];
+  /** Request headers it declares (Idempotency-Key, traceparent), names as the document writes them. */
+  headers: Parameter[];
   /** The parameters of a templated path (`/v1/queues/{queue}`), in the path's order. */
   pathParams: Parameter[];
   body?: { required: boolean; schema: Schema };
@@ -96,6 +98,7 @@ function load(): { doc: Node; operations: Operation[] } {
         method: method.toUpperCase(),
         path,
         query: params.filter((p) => p.in === 'query').map((p) => ({ name: p.name, required: p.required === true, schema: p.schema ?? {} })),
+        headers: params.filter((p) => p.in === 'header').map((p) => ({ name: p.name, required: p.required === true, schema: p.schema ?? {} })),
         pathParams: [...path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => {
           const p = params.find((q) => q.in === 'path' && q.name === name);
           return { name: name!, required: true, schema: p?.schema ?? {} };

@@ -106,7 +106,7 @@ export type Wire =
    * length: Content-Length; chunked: Transfer-Encoding: chunked; none: neither, and no body
    * bytes (the body a client forgot); short: a Content-Length one byte under the body.
    */
-  | { via: 'raw'; framing: 'length' | 'chunked' | 'none' | 'short'; omitHost?: boolean; http10?: boolean }
+  | { via: 'raw'; framing: 'length' | 'chunked' | 'none' | 'short'; omitHost?: boolean; http10?: boolean; latin1Head?: boolean }
   /** A whole request written by hand; {host} stands for the server's host:port. */
   | { via: 'bytes'; text: string; note: string; expect?: number[] };
 
@@ -214,6 +214,14 @@ export function effectiveWire(req: FuzzRequest): Wire {
   return fetchable ? req.wire : { via: 'raw', framing: 'length' };
 }
 
+/**
+ * Stands for a fresh key in a header value (an Idempotency-Key): render() puts one never sent
+ * before in its place, so that sending a request again (fast-check replays and shrinks) is no
+ * repeat of its key, which the server would answer with the first answer or a 422.
+ */
+export const FRESH = '{fresh}';
+let freshKeys = 0;
+
 export function render(req: FuzzRequest, host: string): Rendered {
   const wire = effectiveWire(req);
   const body = bodyBytes(req);
@@ -222,7 +230,7 @@ export function render(req: FuzzRequest, host: string): Rendered {
   }
   const headers: Array<[string, string]> = [];
   if (wire.via === 'fetch' || !wire.omitHost) headers.push(['Host', host]);
-  headers.push(...req.headers);
+  for (const [name, value] of req.headers) headers.push([name, value.includes(FRESH) ? value.replaceAll(FRESH, `k${process.pid}.${++freshKeys}`) : value]);
   let bodySent = body !== undefined;
   if (wire.via === 'raw') {
     headers.push(['Connection', 'close']);
@@ -277,7 +285,8 @@ function rawBytes(r: Rendered, host: string): Buffer {
   if (r.wire.via === 'bytes') return Buffer.from(r.wire.text.replaceAll('{host}', host), 'latin1');
   const wire = r.wire as Extract<Wire, { via: 'raw' }>;
   const head = `${r.method} ${r.target} HTTP/${wire.http10 ? '1.0' : '1.1'}\r\n${r.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
-  const parts: Buffer[] = [Buffer.from(head, 'utf8')];
+  // latin1: a header value's characters up to U+00FF as single bytes, which need not be UTF-8.
+  const parts: Buffer[] = [Buffer.from(head, wire.latin1Head ? 'latin1' : 'utf8')];
   if (r.body !== undefined && r.bodySent) {
     if (wire.framing === 'chunked') {
       // Two chunks, so that a body split across reads is exercised too.
@@ -350,4 +359,51 @@ export function describe(req: FuzzRequest, host = '127.0.0.1:PORT'): string {
   if (req.compress) lines.push(`  (body ${req.compress}-compressed)`);
   if (req.body) lines.push(`  ${describeBody(req)}`);
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regression cases: a request as JSON text, to paste into regressions.ts
+
+type Encoded = null | boolean | number | string | Encoded[] | { [key: string]: Encoded };
+
+function encodeJson(v: Json): Encoded {
+  if (v instanceof Literal) return { $literal: v.text };
+  if (v instanceof Nest) return { $nest: [v.depth, v.shape, encodeJson(v.core)] };
+  if (v instanceof Repeat) return { $repeat: [encodeJson(v.item), v.count] };
+  if (v instanceof Wide) return { $wide: [v.count, encodeJson(v.value)] };
+  if (Array.isArray(v)) return v.map(encodeJson);
+  if (v !== null && typeof v === 'object') return { $object: Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encodeJson(x)])) };
+  return v;
+}
+
+function decodeJson(v: Encoded): Json {
+  if (Array.isArray(v)) return v.map(decodeJson);
+  if (v === null || typeof v !== 'object') return v;
+  if ('$literal' in v) return new Literal(v.$literal as string);
+  if ('$nest' in v) {
+    const [depth, shape, core] = v.$nest as [number, 'array' | 'object', Encoded];
+    return new Nest(depth, shape, decodeJson(core));
+  }
+  if ('$repeat' in v) {
+    const [item, count] = v.$repeat as [Encoded, number];
+    return new Repeat(decodeJson(item), count);
+  }
+  if ('$wide' in v) {
+    const [count, value] = v.$wide as [number, Encoded];
+    return new Wide(count, decodeJson(value));
+  }
+  return Object.fromEntries(Object.entries(v.$object as Record<string, Encoded>).map(([k, x]) => [k, decodeJson(x)]));
+}
+
+/** The request as JSON text, the run's queue prefix written as {q}: what a regression case holds. */
+export function toRegression(req: FuzzRequest, prefix: string): string {
+  const body = req.body?.kind === 'json' ? { kind: 'json', value: encodeJson(req.body.value) } : req.body;
+  return JSON.stringify({ ...req, body }).replaceAll(prefix, '{q}');
+}
+
+/** A request from toRegression()'s text, {q} replaced by prefix. */
+export function fromRegression(text: string, prefix: string): FuzzRequest {
+  const req = JSON.parse(text.replaceAll('{q}', prefix)) as FuzzRequest & { body?: { kind: string; value?: Encoded } };
+  if (req.body?.kind === 'json') return { ...req, body: { kind: 'json', value: decodeJson(req.body.value as Encoded) } };
+  return req as FuzzRequest;
 }

@@ -5,7 +5,9 @@ import type { AddressInfo, Socket } from 'node:net';
  * A small HTTP proxy for the client tests: it stands in front of a real relay server,
  * records every request it receives, and answers the next requests as a test scripts them
  * (an error status, a dropped connection, no answer at all) before passing requests through
- * again. It can also go down (connections refused) and come back on the same port.
+ * again. It can also go down (connections refused) and come back on the same port, and
+ * rewrite the real server's answers (a server that breaks the contract in one place, for the
+ * tests of the conformance kit).
  */
 
 export interface SeenRequest {
@@ -30,8 +32,22 @@ export type Reply =
   /** Answer this, without forwarding: a string body as it is, any other as application/problem+json. */
   | { status: number; headers?: Record<string, string>; body?: unknown };
 
+/** An answer of the real server, as the proxy relays it. */
+export interface Forwarded {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+/**
+ * Changes an answer of the real server before the proxy relays it (a server that breaks the
+ * contract in one place); undefined relays it unchanged. Content-Length is set to the new body.
+ */
+export type Rewrite = (answer: Forwarded, request: SeenRequest) => Forwarded | undefined;
+
 export class TestProxy {
   readonly requests: SeenRequest[] = [];
+  readonly #rewrites: Rewrite[] = [];
   #script: Reply[] = [];
   readonly #scriptByPath = new Map<string, Reply[]>();
   #fallback: Reply = 'pass';
@@ -66,6 +82,12 @@ export class TestProxy {
   /** What every request gets once the script is used up. */
   always(reply: Reply): this {
     this.#fallback = reply;
+    return this;
+  }
+
+  /** Every answer relayed from now on passes through fn (after the rewrites added before it). */
+  rewrite(fn: Rewrite): this {
+    this.#rewrites.push(fn);
     return this;
   }
 
@@ -110,7 +132,8 @@ export class TestProxy {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
     const url = new URL(req.url ?? '/', this.url);
-    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: body.toString('utf8') });
+    const seen: SeenRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: body.toString('utf8') };
+    this.requests.push(seen);
 
     const reply = this.#scriptByPath.get(url.pathname)?.shift() ?? this.#script.shift() ?? this.#fallback;
     if (reply === 'hang') return;
@@ -129,15 +152,19 @@ export class TestProxy {
       return;
     }
     try {
-      const answer = await this.#forward(req, body);
+      let answer = await this.#forward(req, body);
       if (reply === 'pass-then-drop') return void req.socket.destroy();
+      for (const rewrite of this.#rewrites) {
+        const changed = rewrite(answer, seen);
+        if (changed) answer = { ...changed, headers: { ...changed.headers, 'content-length': String(changed.body.length) } };
+      }
       res.writeHead(answer.status, answer.headers).end(answer.body);
     } catch {
       req.socket.destroy();
     }
   }
 
-  #forward(req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
+  #forward(req: IncomingMessage, body: Buffer): Promise<Forwarded> {
     const target = new URL(req.url ?? '/', this.target);
     const headers = { ...req.headers, host: target.host };
     delete headers.connection;

@@ -292,6 +292,16 @@ describe('request intake: what arrives before validation', () => {
       expectProblem(res, 417);
     });
 
+    it('a malformed HEAD request gets the problem headers without a body (found by the fuzz test)', async () => {
+      for (const [status, request] of [
+        [400, `HEAD /v1/queues/q/jobs/j HTTP/1.1\r\nHost: ${host()}\r\nContent-Length: abc\r\nConnection: close\r\n\r\n`],
+        [431, `HEAD /health HTTP/1.1\r\nHost: ${host()}\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`],
+      ] as const) {
+        const res = await rawRequest(relay().url, request);
+        expect([res.status, res.headers['content-type'], res.body]).to.deep.equal([status, 'application/problem+json', '']);
+      }
+    });
+
     it('400 for a malformed request line', async () => {
       const res = await rawRequest(relay().url, `GARBAGE\r\n\r\n`);
       expectProblem(res, 400);

@@ -20,16 +20,25 @@ function problemText(error: RelayError): string {
   return JSON.stringify(toProblem(error));
 }
 
-/** Answers on the raw socket, then closes it: Node has no response object for these. */
-function answerRaw(socket: Duplex, error: RelayError): void {
+/**
+ * Answers on the raw socket, then closes it: Node has no response object for these. The
+ * answer to a HEAD carries the problem's headers and no body (RFC 9110 9.3.2), as Node's own
+ * responses to HEAD do.
+ */
+function answerRaw(socket: Duplex, error: RelayError, head = false): void {
   const body = problemText(error);
   socket.end(
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n` +
       'Content-Type: application/problem+json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
-      body,
+      (head ? '' : body),
   );
+}
+
+/** Whether the bytes the parser failed on begin a HEAD request (the request line is all it read of them). */
+function isHead(err: NodeJS.ErrnoException & { rawPacket?: Buffer }): boolean {
+  return err.rawPacket?.toString('latin1', 0, 5) === 'HEAD ';
 }
 
 function fromParserError(err: NodeJS.ErrnoException): RelayError {
@@ -61,7 +70,7 @@ export function answerNodeErrors(server: Server): void {
     }
     // An answer already under way cannot be followed by another.
     if (current?.headersSent) return void socket.destroy();
-    answerRaw(socket, fromParserError(err));
+    answerRaw(socket, fromParserError(err), isHead(err));
   });
   // CONNECT (a proxy's method) would otherwise be closed without an answer.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
