@@ -54,11 +54,18 @@ export class Endpoints {
   failed(url: string, retryAfterMs: number | undefined): void {
     const server = this.#find(url);
     if (server === undefined || this.#servers.length === 1) return;
+    const now = this.now();
+    // Requests sent together fail together: one failure per back-off, or a burst of them would
+    // put the server away for the longest back-off at once.
+    if (server.backOffUntil > now) {
+      if (retryAfterMs !== undefined) server.backOffUntil = Math.max(server.backOffUntil, now + retryAfterMs);
+      return;
+    }
     server.failures++;
     const ceiling = Math.min(FAILOVER_MAX_BACKOFF_MS, FAILOVER_INITIAL_BACKOFF_MS * 2 ** Math.min(server.failures - 1, 30));
     // Equal jitter: clients that lost a server together do not all come back to it at once.
     const backOff = ceiling / 2 + Math.random() * (ceiling / 2);
-    server.backOffUntil = this.now() + Math.max(backOff, retryAfterMs ?? 0);
+    server.backOffUntil = now + Math.max(backOff, retryAfterMs ?? 0);
   }
 
   /** `url` answered: it is used again in its turn. */

@@ -82,6 +82,18 @@ describe('RelayClient fail-over: several base URLs', () => {
     expect(await drain(queue)).to.have.length(1);
   });
 
+  it('requests sent together that fail together count as one failure: the server is back after one back-off, not the longest', async function () {
+    this.timeout(10_000);
+    const queue = uniqueQueue();
+    const c = client();
+    await a.down();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.enqueue({ id: `burst-${i}`, queue, timeout: 30 })));
+    expect(b.seen('/enqueue')).to.have.length(20);
+    await a.up();
+    await eventually(async () => c.activeUrl === a.url, 2000, 50);
+    expect(await drain(queue)).to.have.length(20);
+  });
+
   it('a server answering 503 or 429 is skipped too, the request answered by the next', async () => {
     const queue = uniqueQueue();
     const c = client();
