@@ -7,7 +7,7 @@ import { Load } from './scenario.js';
 /*
  * The one server of its clients restarted (SIGTERM, then started again at the same address)
  * while workers hold jobs in process. The clients know only this server, so they ride the
- * restart out by retrying: the jobs in process keep their leases (10 s, longer than the
+ * restart out by retrying: the jobs in process keep their leases (20 s, longer than the
  * restart) and are completed by the workers that hold them, and no job is lost.
  *
  * The clients retry every 2 s at most, for up to a minute. The default retries (5 attempts)
