@@ -151,7 +151,7 @@ export interface SendOptions {
 }
 
 /** The URL of a request, without the query (as openapi-fetch joins it), for the error messages. */
-export function requestUrl(baseUrl: string, path: string): string {
+function requestUrl(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/$/, '')}${path}`;
 }
 
