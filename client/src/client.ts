@@ -4,6 +4,7 @@
  */
 import { context, propagation } from '@opentelemetry/api';
 import createClient, { type Client, type ClientOptions, type FetchResponse, type MaybeOptionalInit } from 'openapi-fetch';
+import { Endpoints } from './endpoints.js';
 import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOptions, type RetryOptions, type WriteOptions } from './send.js';
 import type { paths } from './schema.js';
 import { RelayError } from './errors.js';
@@ -22,8 +23,15 @@ export const MAX_ENQUEUE_BATCH = 10_000;
 export const MAX_COMPLETE_BATCH = 1000;
 
 export interface RelayClientOptions {
-  /** The server's URL, e.g. `http://127.0.0.1:8080`. */
-  baseUrl: string;
+  /**
+   * The server's URL, e.g. `http://127.0.0.1:8080`; or the URLs of several servers of one
+   * database, in order of preference. With several, a request a server cannot serve (no
+   * connection, no answer, 429, 502, 503, 504) moves to the next server that is not backing
+   * off, when it is safe to send again (see the README's Fail-over); the server that failed is
+   * skipped for a back-off (1 s, doubling up to 30 s), then tried again, and used again in its
+   * turn once it answers.
+   */
+  baseUrl: string | readonly string[];
   /** A fetch to use instead of `globalThis.fetch`. */
   fetch?: ClientOptions['fetch'];
   /** The Request class that fetch takes, when it is not `globalThis.Request` (a custom transport). */
@@ -151,6 +159,16 @@ function checkedBaseUrl(baseUrl: string): string {
   return baseUrl;
 }
 
+/** One URL, or a non-empty list of distinct ones, each checked. */
+function checkedBaseUrls(baseUrl: string | readonly string[]): string[] {
+  if (!Array.isArray(baseUrl)) return [checkedBaseUrl(baseUrl as string)];
+  if (baseUrl.length === 0) throw new TypeError('RelayClient: baseUrl must be a URL or a non-empty list of URLs, got []');
+  const urls = baseUrl.map((url: string) => checkedBaseUrl(url));
+  const twice = urls.find((url, i) => urls.indexOf(url) !== i);
+  if (twice !== undefined) throw new TypeError(`RelayClient: baseUrl lists ${JSON.stringify(twice)} twice`);
+  return urls;
+}
+
 /** The Authorization header of a token, checked now: a token a header cannot carry would fail every call. */
 function checkedToken(token: string | undefined): { Authorization: string } | undefined {
   if (token === undefined) return undefined;
@@ -181,11 +199,15 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /**
- * A client of one relay server. `P` is the jobs' payload type and `S` their state type, so
- * that a producer and a worker can share one job type.
+ * A client of one relay server, or of several on one database (fail-over). `P` is the jobs'
+ * payload type and `S` their state type, so that a producer and a worker can share one job type.
  */
 export class RelayClient<P = unknown, S = unknown> {
+  /** The first (preferred) server's URL. */
   readonly baseUrl: string;
+  /** Every server's URL, in order of preference (one element for a single `baseUrl`). */
+  readonly baseUrls: readonly string[];
+  readonly #endpoints: Endpoints;
   readonly #api: Client<paths>;
   readonly #retry: RetryOptions | false | undefined;
   readonly #timeoutMs: number;
@@ -195,7 +217,9 @@ export class RelayClient<P = unknown, S = unknown> {
   readonly #authorization: { Authorization: string } | undefined;
 
   constructor(options: RelayClientOptions) {
-    this.baseUrl = checkedBaseUrl(options.baseUrl);
+    this.#endpoints = new Endpoints(checkedBaseUrls(options.baseUrl));
+    this.baseUrls = this.#endpoints.urls;
+    this.baseUrl = this.baseUrls[0]!;
     this.#api = createClient<paths>({ baseUrl: this.baseUrl, fetch: options.fetch, Request: options.Request, headers: options.headers });
     this.#retry = options.retry;
     this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
@@ -217,29 +241,37 @@ export class RelayClient<P = unknown, S = unknown> {
     return { 'Idempotency-Key': part && part.of > 1 ? `${own}#${part.index}` : own };
   }
 
+  /** The server the next request goes to: the first that is not backing off (see `baseUrl`). */
+  get activeUrl(): string {
+    return this.#endpoints.pick();
+  }
+
   /**
    * Sends one operation of openapi.yaml through `send` (send.ts): the method and path are
    * named here once, for the request and for the errors. `extraMs` lengthens the timeout
-   * (next's long poll), unless the timeout is off.
+   * (next's long poll), unless the timeout is off. A read, a write with an Idempotency-Key and
+   * an operation that is `idempotent` by nature (a heartbeat) may be sent again to another
+   * server after an attempt that may have gone through.
    */
   #call<M extends Method, Path extends PathsWith<M>, Init extends MaybeOptionalInit<paths[Path], M>>(
     method: M,
     path: Path,
     init: Init,
     options: RequestOptions,
-    extraMs = 0,
+    { extraMs = 0, idempotent = false }: { extraMs?: number; idempotent?: boolean } = {},
   ): Promise<FetchResponse<NonNullable<paths[Path][M]>, Init, `${string}/${string}`>['data']> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const request = this.#api.request as (method: M, path: Path, init: Init & { signal: AbortSignal }) => Promise<FetchResult<unknown>>;
+    const request = this.#api.request as (method: M, path: Path, init: Init & { signal: AbortSignal; baseUrl: string }) => Promise<FetchResult<unknown>>;
+    const keyed = (init as { params?: { header?: { 'Idempotency-Key'?: string } } }).params?.header?.['Idempotency-Key'] !== undefined;
     // Per request, over the client's headers (openapi-fetch merges them; undefined adds nothing).
     // The trace context is read now, in the caller's context: retries happen later, from timers.
     const trace = traceHeaders();
     const headers = trace || this.#authorization ? { ...trace, ...this.#authorization } : undefined;
-    return send((signal) => request(method, path, { ...init, headers, signal } as Init & { signal: AbortSignal }), {
+    return send((signal, baseUrl) => request(method, path, { ...init, headers, signal, baseUrl } as unknown as Init & { signal: AbortSignal; baseUrl: string }), {
       method: method.toUpperCase(),
       path,
-      // As openapi-fetch joins them.
-      url: `${this.baseUrl.replace(/\/$/, '')}${path}`,
+      endpoints: this.#endpoints,
+      resendable: method === 'get' || method === 'head' || keyed || idempotent,
       timeoutMs: timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs + extraMs : 0,
       signal: options.signal,
       retry: resolveRetry(this.#retry, options.retry),
@@ -275,7 +307,7 @@ export class RelayClient<P = unknown, S = unknown> {
   async next(queue: string, options: NextOptions = {}): Promise<Job<P, S>[]> {
     const query = { queue, num_jobs: options.numJobs, wait: options.wait };
     const waitMs = (options.wait ?? 0) * 1000;
-    const jobs = await this.#call('get', '/v1/next', { params: { query } }, options, waitMs);
+    const jobs = await this.#call('get', '/v1/next', { params: { query } }, options, { extraMs: waitMs });
     return (jobs ?? []) as Job<P, S>[];
   }
 
@@ -283,7 +315,8 @@ export class RelayClient<P = unknown, S = unknown> {
   async heartbeat(queue: string, jobId: string, options: HeartbeatOptions<S> = {}): Promise<void> {
     const query = { queue, job_id: jobId, run_id: options.runId };
     const body = 'state' in options && options.state !== undefined ? json(options.state) : {};
-    await this.#call('patch', '/v1/heartbeat', { params: { query }, ...body }, options);
+    // Renewing a lease twice, with the same state, is the same as once.
+    await this.#call('patch', '/v1/heartbeat', { params: { query }, ...body }, options, { idempotent: true });
   }
 
   /** Releases an in-flight job with new settings (run_at absent: now; state absent: cleared). */
@@ -390,12 +423,12 @@ export class RelayClient<P = unknown, S = unknown> {
 
   /** Stops leasing the queue's jobs (enqueues still accepted, leases in flight kept). */
   async pauseQueue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
-    return (await this.#call('post', '/v1/queues/{queue}/pause', { params: { path: { queue } } }, options)) as QueueSummary;
+    return (await this.#call('post', '/v1/queues/{queue}/pause', { params: { path: { queue } } }, options, { idempotent: true })) as QueueSummary;
   }
 
   /** Leases the queue's jobs again; waiting long polls are woken at once. */
   async resumeQueue(queue: string, options: RequestOptions = {}): Promise<QueueSummary> {
-    return (await this.#call('post', '/v1/queues/{queue}/resume', { params: { path: { queue } } }, options)) as QueueSummary;
+    return (await this.#call('post', '/v1/queues/{queue}/resume', { params: { path: { queue } } }, options, { idempotent: true })) as QueueSummary;
   }
 
   /**

@@ -27,6 +27,8 @@ export interface RequestContext {
   attempts: number;
   /** An earlier attempt of the same call ended without an answer (see `afterUncertainAttempt`). */
   afterUncertainAttempt: boolean;
+  /** The failure of the first such attempt. */
+  uncertainAttemptError?: RelayError;
 }
 
 export interface RelayErrorInit extends RequestContext {
@@ -65,6 +67,12 @@ export class RelayError extends Error {
    * attempt.
    */
   readonly afterUncertainAttempt: boolean;
+  /**
+   * With `afterUncertainAttempt`: how the first attempt that may have gone through failed (a
+   * reset connection, a timeout, a 502 or 504), which is what makes the outcome uncertain; the
+   * error itself is the last attempt's.
+   */
+  readonly uncertainAttemptError: RelayError | undefined;
 
   constructor(message: string, init: RelayErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -75,6 +83,7 @@ export class RelayError extends Error {
     this.url = init.url;
     this.attempts = init.attempts;
     this.afterUncertainAttempt = init.afterUncertainAttempt;
+    this.uncertainAttemptError = init.uncertainAttemptError;
     const kinds: string[] = [];
     for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
       if (Object.hasOwn(c, KIND)) kinds.push((c as unknown as Record<symbol, string>)[KIND]!);

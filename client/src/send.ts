@@ -2,8 +2,11 @@
  * Sending one call of the API, the one path every RelayClient method takes: each attempt under
  * a timeout and the caller's AbortSignal, failures mapped by toRelayError, and RetryableErrors
  * tried again with exponential backoff and full jitter, or after the server's Retry-After,
- * within a number of attempts and a total time.
+ * within a number of attempts and a total time. With several servers (Endpoints), an attempt
+ * that a server could not serve moves to the next one at once when the request is safe to send
+ * again there.
  */
+import type { Endpoints } from './endpoints.js';
 import { RetryableError, toRelayError, type Failure, type RelayError } from './errors.js';
 
 export interface RetryOptions {
@@ -15,16 +18,23 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** No retry starts later than this many ms after the call began. Default 60 000. */
   maxElapsedMs?: number;
-  /** Called before each retry, e.g. to log it. */
+  /** Called before each retry, e.g. to log it. A call's `onRetry` is called after the client's. */
   onRetry?: (event: RetryEvent) => void;
 }
 
 export interface RetryEvent {
   /** The attempt that failed (1 for the first). */
   attempt: number;
-  /** How long the client waits before the next attempt. */
+  /** How long the client waits before the next attempt (0 when it moves to another server at once). */
   delayMs: number;
   error: RetryableError;
+  /**
+   * The failed attempt may have been carried out by the server: its answer never came (a reset
+   * connection, a timeout) or a gateway answered 502 or 504.
+   */
+  uncertain: boolean;
+  /** The base URL the next attempt goes to (another server's after a fail-over). */
+  nextUrl: string;
 }
 
 /** Options every method takes as its last argument. */
@@ -59,10 +69,22 @@ export const defaultTimeoutMs = 30_000;
 
 type ResolvedRetry = Required<Omit<RetryOptions, 'onRetry'>> & Pick<RetryOptions, 'onRetry'>;
 
-/** The client's retry options with a call's over them; `false` on either side is one attempt. */
+/**
+ * The client's retry options with a call's over them; `false` on either side is one attempt.
+ * Both `onRetry`s are called, the client's first: a call that watches its own retries (the
+ * worker's completions) does not silence the client's logging.
+ */
 export function resolveRetry(client: RetryOptions | false | undefined, call: RetryOptions | false | undefined): ResolvedRetry {
   if (client === false || call === false) return { ...defaultRetryOptions, maxAttempts: 1 };
-  return { ...defaultRetryOptions, ...definedOnly(client), ...definedOnly(call) };
+  const resolved = { ...defaultRetryOptions, ...definedOnly(client), ...definedOnly(call) };
+  const [first, second] = [client?.onRetry, call?.onRetry];
+  if (first && second) {
+    resolved.onRetry = (event) => {
+      first(event);
+      second(event);
+    };
+  }
+  return resolved;
 }
 
 function definedOnly(options: RetryOptions | undefined): RetryOptions {
@@ -115,11 +137,22 @@ export interface FetchResult<D> {
 export interface SendOptions {
   method: string;
   path: string;
-  /** The full URL of the request, without the query, for the error messages. */
-  url?: string;
+  /** The servers to send to; each attempt goes to the one `pick()` names. */
+  endpoints: Endpoints;
+  /**
+   * Whether the request may be sent again to another server after an attempt that may have
+   * been carried out (a read, or a write with an Idempotency-Key): else only a failure that
+   * certainly changed nothing moves it.
+   */
+  resendable: boolean;
   timeoutMs: number;
   signal: AbortSignal | undefined;
   retry: ResolvedRetry;
+}
+
+/** The URL of a request, without the query (as openapi-fetch joins it), for the error messages. */
+function requestUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/$/, '')}${path}`;
 }
 
 /** One attempt; resolves to the response or to how it failed. Rejects only when the caller aborts. */
@@ -178,24 +211,68 @@ function uncertain(failure: Failure): boolean {
   return code !== 'ECONNREFUSED';
 }
 
-/** Sends a call, retrying as `options.retry` allows; resolves to the 2xx data or throws a RelayError. */
-export async function send<D>(run: (signal: AbortSignal) => Promise<FetchResult<D>>, options: SendOptions): Promise<D | undefined> {
-  const { method, path, url, timeoutMs, signal, retry } = options;
+/**
+ * Whether the server could not serve the attempt, so that another server should take the
+ * requests meanwhile: no answer, or an answer that says it cannot (429: its database or its
+ * limits; 502, 503, 504: it or the gateway in front of it).
+ */
+function unavailable(failure: Failure): boolean {
+  if (failure.type !== 'response') return true;
+  return failure.status === 429 || failure.status === 502 || failure.status === 503 || failure.status === 504;
+}
+
+/**
+ * Sends a call, retrying as `options.retry` allows; resolves to the 2xx data or throws a RelayError.
+ * A retry that moves to another server at once (one not backing off) does not wait and does
+ * not use up an attempt of `maxAttempts`, which bounds the waits; `maxElapsedMs` bounds both.
+ */
+export async function send<D>(run: (signal: AbortSignal, baseUrl: string) => Promise<FetchResult<D>>, options: SendOptions): Promise<D | undefined> {
+  const { method, path, endpoints, resendable, timeoutMs, signal, retry } = options;
   const started = Date.now();
   let afterUncertainAttempt = false;
+  let uncertainAttemptError: RelayError | undefined;
+  /** Set after an uncertain attempt of a request that is not resendable: it stays on that server. */
+  let pinned: string | undefined;
+  /** Attempts counted against maxAttempts: the first, and each after a wait. */
+  let counted = 1;
+  /** Where the retry announced to onRetry goes. */
+  let chosen: string | undefined;
   for (let attempts = 1; ; attempts++) {
     if (signal?.aborted) throw abortReason(signal);
-    const result = await attempt(run, timeoutMs, signal);
-    if (result.ok) return result.data;
-    const error: RelayError = toRelayError(result.failure, { method, path, url, attempts, afterUncertainAttempt });
-    afterUncertainAttempt ||= uncertain(result.failure);
-    if (!(error instanceof RetryableError) || attempts >= retry.maxAttempts) throw error;
+    const baseUrl = chosen ?? endpoints.pick();
+    const result = await attempt((s) => run(s, baseUrl), timeoutMs, signal);
+    if (result.ok) {
+      endpoints.answered(baseUrl);
+      return result.data;
+    }
+    const { failure } = result;
+    const url = requestUrl(baseUrl, path);
+    const error: RelayError = toRelayError(failure, { method, path, url, attempts, afterUncertainAttempt, uncertainAttemptError });
+    const wasUncertain = uncertain(failure);
+    if (wasUncertain) {
+      afterUncertainAttempt = true;
+      uncertainAttemptError ??= error;
+      if (!resendable) pinned = baseUrl;
+    }
+    if (unavailable(failure)) endpoints.failed(baseUrl, failure.type === 'response' ? failure.retryAfterMs : undefined);
+    else endpoints.answered(baseUrl);
+    if (!(error instanceof RetryableError) || retry.maxAttempts <= 1) throw error;
+    const nextUrl = (chosen = pinned ?? endpoints.pick());
+    const elapsed = Date.now() - started;
+    if (nextUrl !== baseUrl && !endpoints.backingOff(nextUrl)) {
+      // Another server can take it now: no reason to wait.
+      if (elapsed > retry.maxElapsedMs) throw error;
+      retry.onRetry?.({ attempt: attempts, delayMs: 0, error, uncertain: wasUncertain, nextUrl });
+      continue;
+    }
+    if (counted >= retry.maxAttempts) throw error;
     // Retry-After is honoured, with a little jitter so that clients do not return in step.
     const delayMs = error.retryAfterMs !== undefined
       ? error.retryAfterMs + Math.round(Math.random() * retry.initialDelayMs)
-      : fullJitterBackoff(attempts, retry);
-    if (Date.now() - started + delayMs > retry.maxElapsedMs) throw error;
-    retry.onRetry?.({ attempt: attempts, delayMs, error });
+      : fullJitterBackoff(counted, retry);
+    if (elapsed + delayMs > retry.maxElapsedMs) throw error;
+    retry.onRetry?.({ attempt: attempts, delayMs, error, uncertain: wasUncertain, nextUrl });
+    counted++;
     await sleep(delayMs, signal);
   }
 }

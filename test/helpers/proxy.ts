@@ -151,8 +151,13 @@ export class TestProxy {
       res.writeHead(reply.status, headers).end(text);
       return;
     }
+    // A client gone (a dropped connection, the proxy going down) ends the request upstream too,
+    // as a real proxy does: a long poll left waiting there would take the next job to nobody.
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    req.socket.once('close', onClose);
     try {
-      let answer = await this.#forward(req, body);
+      let answer = await this.#forward(req, body, gone.signal);
       if (reply === 'pass-then-drop') return void req.socket.destroy();
       for (const rewrite of this.#rewrites) {
         const changed = rewrite(answer, seen);
@@ -161,15 +166,17 @@ export class TestProxy {
       res.writeHead(answer.status, answer.headers).end(answer.body);
     } catch {
       req.socket.destroy();
+    } finally {
+      req.socket.off('close', onClose);
     }
   }
 
-  #forward(req: IncomingMessage, body: Buffer): Promise<Forwarded> {
+  #forward(req: IncomingMessage, body: Buffer, signal: AbortSignal): Promise<Forwarded> {
     const target = new URL(req.url ?? '/', this.target);
     const headers = { ...req.headers, host: target.host };
     delete headers.connection;
     return new Promise((resolve, reject) => {
-      const upstream = httpRequest(target, { method: req.method, headers }, (res) => {
+      const upstream = httpRequest(target, { method: req.method, headers, signal }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

@@ -8,6 +8,8 @@ import net from 'node:net';
  * - cut('blackhole'): open connections stay open but nothing passes either way, and new ones
  *   are accepted and never answered (a network partition: nothing tells the client);
  * - restore(): new connections reach the database again; those held by a blackhole are reset.
+ * It also stands in front of a relay server that is restarted on another port (retarget()),
+ * so that its clients keep one address.
  */
 export interface TcpProxy {
   readonly port: number;
@@ -19,11 +21,14 @@ export interface TcpProxy {
   proxiedUrl(url: string): string;
   cut(mode?: 'refuse' | 'blackhole'): Promise<void>;
   restore(): Promise<void>;
+  /** New connections go to this target from now on; open ones stay where they are. */
+  retarget(target: { host: string; port: number }): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const pairs = new Set<{ client: net.Socket; upstream?: net.Socket }>();
+  let current = target;
   let state: 'open' | 'refuse' | 'blackhole' = 'open';
   let accepted = 0;
 
@@ -41,7 +46,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.pause();
       return;
     }
-    const upstream = net.connect(target.port, target.host);
+    const upstream = net.connect(current.port, current.host);
     pair.upstream = upstream;
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
@@ -102,6 +107,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       if (state === 'blackhole') resetAll();
       if (!server.listening) await listen(port);
       state = 'open';
+    },
+    retarget(next: { host: string; port: number }) {
+      current = next;
     },
     async close() {
       state = 'refuse';

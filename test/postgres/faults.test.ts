@@ -100,6 +100,34 @@ describe('PostgreSQL faults', function () {
       await expectRecoveryWithoutLoss(queue, ids, leased, other);
     });
 
+    it('connections reset while keyed writes hold transactions open: every answer a 202 or a 429, and the server carries on', async () => {
+      const queue = uniqueQueue('tx-cut');
+      // An Idempotency-Key makes each enqueue a transaction (the job and its remembered answer):
+      // a connection reset between its statements reaches the client with no query to take it.
+      const enqueue = (i: number) =>
+        call('POST', '/enqueue', { baseUrl: server.url, headers: { 'idempotency-key': `${queue}-${i}` }, json: { id: `j${i}`, queue, timeout: 30 } });
+      const statuses: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        let answered = 0;
+        const burst = Array.from({ length: 150 }, (_, i) =>
+          enqueue(round * 1000 + i).then((res) => {
+            answered++;
+            statuses.push(res.status);
+            if (res.status !== 202) expectRetryable(res, `enqueue ${i} of round ${round}`);
+          }),
+        );
+        // Cut while the burst is being written, transactions open on the pooled connections.
+        await eventually(async () => answered >= 20, 10_000, 5);
+        await proxy.cut('refuse');
+        await Promise.all(burst);
+        await proxy.restore();
+        await eventually(async () => (await call('GET', '/health', { baseUrl: server.url })).status === 200, 10_000, 100);
+      }
+      expect(statuses.filter((s) => s === 429).length, 'some writes met the cut').to.be.greaterThan(0);
+      const stored = await leaseAll(server.url, queue);
+      expect(stored.length, 'every 202 stored its job').to.equal(statuses.filter((s) => s === 202).length);
+    });
+
     it('everything silently dropped (a partition): 429 within the timeouts, not a hung request; no job lost', async () => {
       const [queue, other] = [uniqueQueue('hole'), uniqueQueue('hole-other')];
       const ids = await enqueueJobs(queue, 50, {}, server.url);

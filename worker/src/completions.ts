@@ -3,7 +3,7 @@
  * jobs that finish within a few milliseconds of each other coalesced into one
  * `POST /v1/complete/batch`. Every completion names its delivery (`run_id`).
  */
-import { JobNotFoundError, MAX_COMPLETE_BATCH, type JobRef, type RelayClient } from '@relay-ts/client';
+import { JobNotFoundError, MAX_COMPLETE_BATCH, type JobRef, type RelayClient, type RetryEvent } from '@relay-ts/client';
 import { timerMs } from './backoff.js';
 
 /** `completed`: the server removed the job. `not_found`: this delivery no longer held it. */
@@ -75,10 +75,18 @@ export class Completer {
   }
 
   async #send(batch: Pending[]): Promise<void> {
+    // An attempt of the batch that may have gone through (its answer lost) makes a job the
+    // retry reports as not found most likely one that attempt completed: the same rule as a
+    // 404 after an uncertain attempt of a single completion. A retry with the batch's
+    // Idempotency-Key gets the first answer back instead, where the server keeps keys.
+    let uncertain = false;
+    const onRetry = (event: RetryEvent) => {
+      if (event.uncertain) uncertain = true;
+    };
     try {
-      const result = await this.client.completeBatch(batch.map((p) => p.ref));
+      const result = await this.client.completeBatch(batch.map((p) => p.ref), { retry: { onRetry } });
       const completed = new Set(result.completed.map((r) => key(r.queue, r.job_id)));
-      for (const p of batch) p.resolve(completed.has(key(p.ref.queue, p.ref.job_id)) ? 'completed' : 'not_found');
+      for (const p of batch) p.resolve(uncertain || completed.has(key(p.ref.queue, p.ref.job_id)) ? 'completed' : 'not_found');
     } catch (error) {
       for (const p of batch) p.reject(error);
     }

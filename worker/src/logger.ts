@@ -28,7 +28,8 @@ export function serializeError(error: unknown, depth = 0): unknown {
   if (!(error instanceof Error)) return error;
   const out: SerializedError = { name: error.name, message: error.message };
   for (const [key, value] of Object.entries(error)) {
-    if (typeof value !== 'function' && key !== 'cause') out[key] = value;
+    // An error's own errors (a RelayError's uncertainAttemptError) as errors too.
+    if (typeof value !== 'function' && key !== 'cause') out[key] = value instanceof Error && depth < MAX_CAUSE_DEPTH ? serializeError(value, depth + 1) : value;
   }
   if (error.stack !== undefined) out.stack = error.stack;
   if (error.cause !== undefined) out.cause = depth < MAX_CAUSE_DEPTH ? serializeError(error.cause, depth + 1) : String(error.cause);

@@ -16,8 +16,12 @@ export type ProcessFunction<P = unknown, S = unknown> = (job: ActiveJob<P, S>) =
 export interface WorkerOptions<P = unknown, S = unknown> {
   /** The queue to take jobs from. Required. */
   queue: string;
-  /** The relay server's URL. Either this or `client`. */
-  baseUrl?: string;
+  /**
+   * The relay server's URL, or the URLs of several servers of one database in order of
+   * preference (the client's fail-over: polls, heartbeats and completions move to another
+   * server while one is unreachable, and come back). Either this or `client`.
+   */
+  baseUrl?: string | readonly string[];
   /** A client to use instead of one made from `baseUrl` (for its retry, timeout or fetch options). */
   client?: RelayClient<P, S>;
   /**
@@ -127,7 +131,11 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   const given = (options ?? {}) as Partial<WorkerOptions<P, S>>;
   const { queue, baseUrl, client } = given;
   check(typeof queue === 'string' && queue.length > 0, 'queue', 'a non-empty string', queue);
-  if (client === undefined) check(typeof baseUrl === 'string' && baseUrl.length > 0, 'baseUrl', 'a URL when no client is given', baseUrl);
+  if (client === undefined) {
+    const given = Array.isArray(baseUrl) ? (baseUrl as unknown[]) : [baseUrl];
+    const ok = given.length > 0 && given.every((url) => typeof url === 'string' && url.length > 0);
+    check(ok, 'baseUrl', 'a URL, or a non-empty list of URLs, when no client is given', baseUrl);
+  }
   const { token } = given;
   if (token !== undefined) {
     // The token's value is never put in the message (it would end up in logs).

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { RetryableError, type FailResult, type Job } from '@relay-ts/client';
+import { RelayError, RetryableError, type FailResult, type Job } from '@relay-ts/client';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { equalJitterBackoff, pause, timerMs } from './backoff.js';
 import { Completer } from './completions.js';
@@ -42,8 +42,9 @@ export interface WorkerEvents<P = unknown, S = unknown> {
   leaseLost: [job: ActiveJob<P, S>, error: LeaseLostError];
   /**
    * A heartbeat, completion or failure of the job could not be sent (after the client's
-   * retries). The job is unchanged on the server: interval heartbeats go on, and a job that
-   * could not be completed or failed comes back when its lease expires.
+   * retries). Interval heartbeats go on; a job that could not be completed or failed comes back
+   * when its lease expires, unless an attempt whose answer was lost did complete or fail it
+   * (`error.afterUncertainAttempt`, its cause in `error.uncertainAttemptError`).
    */
   requestError: [job: ActiveJob<P, S>, error: unknown, operation: 'heartbeat' | 'complete' | 'fail'];
   /** A poll failed; the next one is in `retryInMs`. */
@@ -409,7 +410,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         await job.failAfterThrow(thrown);
       } catch (error) {
         if (job.status === 'returned') {
-          log(logger, 'warn', 'could not fail the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+          log(logger, 'warn', unsentMessage('fail', error), { queue: job.queue, jobId: job.id, ...uncertainty(error), error });
           this.#emit('requestError', job, error, 'fail');
         }
       }
@@ -425,7 +426,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       log(logger, 'debug', 'job completed', { queue: job.queue, jobId: job.id });
       this.#emit('completed', job, Date.now() - job.receivedAt);
     } catch (error) {
-      log(logger, 'warn', 'could not complete the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+      log(logger, 'warn', unsentMessage('complete', error), { queue: job.queue, jobId: job.id, ...uncertainty(error), error });
       this.#emit('requestError', job, error, 'complete');
     }
   }
@@ -437,7 +438,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       await failing;
     } catch (error) {
       if (job.status === 'timedOut') {
-        log(settings.logger, 'warn', 'could not fail the job; it comes back when its lease expires', { queue: job.queue, jobId: job.id, error });
+        log(settings.logger, 'warn', unsentMessage('fail', error), { queue: job.queue, jobId: job.id, ...uncertainty(error), error });
         this.#emit('requestError', job, error, 'fail');
       }
     }
@@ -450,4 +451,23 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       log(this.settings.logger, 'error', `a listener of ${String(event)} threw`, { error });
     }
   }
+}
+
+/**
+ * What the log says when a completion or failure could not be sent. After an attempt whose
+ * answer was lost, the server may have carried it out: the job may be gone (completed) or
+ * failed already, so "it comes back" would not be true, and the cause of that doubt (a reset
+ * connection, a timeout), not only the last attempt's error, is what the reader needs.
+ */
+function unsentMessage(operation: 'complete' | 'fail', error: unknown): string {
+  const done = operation === 'complete' ? 'completed' : 'failed';
+  const doubt = error instanceof RelayError ? error.uncertainAttemptError : undefined;
+  if (doubt === undefined) return `could not ${operation} the job; it comes back when its lease expires`;
+  return `the job may have been ${done}: an earlier attempt may have gone through (${doubt.message}) and the retries failed; if it was not ${done}, it comes back when its lease expires`;
+}
+
+/** The log fields of that doubt. */
+function uncertainty(error: unknown): { uncertainAttemptError?: RelayError } {
+  const doubt = error instanceof RelayError ? error.uncertainAttemptError : undefined;
+  return doubt === undefined ? {} : { uncertainAttemptError: doubt };
 }

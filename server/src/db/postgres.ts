@@ -61,6 +61,16 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     exec: pooled.exec,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A connection lost between two statements of the transaction (the database restarted,
+      // the network reset it) emits 'error' on the client while no query is there to take it:
+      // without a listener here that would end the process. The next statement then fails
+      // (a 429, retryable), and the broken client is dropped from the pool, not reused.
+      let lost: Error | undefined;
+      const onError = (err: Error) => {
+        lost ??= err;
+        logger.warn({ err: err.message }, 'database connection lost in a transaction');
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(adapt(client));
@@ -70,7 +80,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     async listen(channel, onNotify) {
