@@ -186,6 +186,35 @@ describe('Idempotency-Key', () => {
     }
   });
 
+  describe('with tokens', () => {
+    let server: RelayServer;
+    const alice = 'producer-alice-0001';
+    const bob = 'producer-bob-0002';
+    before(async () => {
+      server = await startRelay({ authTokens: [{ role: 'producer', token: alice }, { role: 'producer', token: bob }, { role: 'admin', token: 'admin-0003' }] });
+    });
+    after(async () => {
+      await server?.close();
+    });
+    const as = (token: string, key: string, json: unknown): CallOptions => ({ baseUrl: server.url, json, headers: { authorization: `Bearer ${token}`, 'idempotency-key': key } });
+
+    it("keys are the caller's own: another token's same key is a new request, not a replay or a 422", async () => {
+      const queue = uniqueQueue();
+      const key = newKey();
+      const first = await call('POST', '/enqueue', as(alice, key, { id: 'a', queue, timeout: 30 }));
+      expect(first.status).to.equal(202);
+      const other = await call('POST', '/enqueue', as(bob, key, { id: 'b', queue, timeout: 30 }));
+      expect(other.status, other.text).to.equal(202);
+      expect(other.headers.get('idempotent-replayed')).to.equal(null);
+      const again = await call('POST', '/enqueue', as(alice, key, { id: 'a', queue, timeout: 30 }));
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      const reused = await call('POST', '/enqueue', as(alice, key, { id: 'c', queue, timeout: 30 }));
+      expect(reused.status, 'the same token, another request').to.equal(422);
+      const jobs = await call('GET', '/v1/next', { baseUrl: server.url, query: { queue, num_jobs: 10 }, headers: { authorization: 'Bearer admin-0003' } });
+      expect(jobs.body.map((j: { id: string }) => j.id)).to.deep.equal(['a', 'b']);
+    });
+  });
+
   describe('with a short window', () => {
     let server: RelayServer;
     before(async () => {

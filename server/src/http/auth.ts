@@ -70,6 +70,14 @@ function roleOf(known: ReadonlyArray<{ role: Role; hash: Buffer }>, presented: s
   return role;
 }
 
+/**
+ * Names a token where it is stored (an Idempotency-Key's scope) without storing the token: a
+ * digest, salted so that it matches no plain hash of the token, the same on every server.
+ */
+function principalOf(token: string): string {
+  return createHash('sha256').update('relay-ts idempotency scope\u0000', 'utf8').update(token, 'utf8').digest('base64url').slice(0, 22);
+}
+
 /** The token of `Authorization: Bearer <token>`; undefined without one, null when the header is not of that form. */
 function bearer(header: string | undefined): string | undefined | null {
   if (header === undefined) return undefined;
@@ -101,6 +109,8 @@ export function auth(options: { tokens: readonly AuthToken[]; contract: Contract
     if (role === undefined) return refuse(new UnauthorizedError('the token is not valid', true));
     // For GET /v1/whoami, which answers it.
     res.locals.role = role;
+    // Idempotency-Keys are the caller's own: one token's keys never meet another's.
+    res.locals.principal = principalOf(token);
     // No such operation: answered as without tokens (404 or 405), now that the caller is known.
     if (!facts || facts.access === 'any-role' || role === 'admin' || facts.access.has(role)) return next();
     const allowed = [...facts.access].filter((r) => r !== 'admin');

@@ -16,7 +16,8 @@ function replay(res: Response, answer: RememberedAnswer): void {
  * The handler's effect stores the key with its answer; when the key was taken already (an
  * earlier request, or another server's meanwhile), the effect rolls back and the remembered
  * answer is replayed (or refused with 422 when it answered another request). `scope` names the operation,
- * so that its aliases share keys; `successStatus` is the status of its success.
+ * so that its aliases share keys; `successStatus` is the status of its success. With tokens,
+ * keys are also scoped to the caller's token (http/auth.ts sets res.locals.principal).
  */
 export async function idempotent(
   idempotency: Idempotency,
@@ -28,8 +29,9 @@ export async function idempotent(
 ): Promise<void> {
   const header = req.headers[IDEMPOTENCY_HEADER];
   if (!idempotency.enabled || typeof header !== 'string') return handler(undefined);
+  const principal = res.locals.principal as string | undefined;
   const key: IdempotencyKey = {
-    scope,
+    scope: principal === undefined ? scope : `${scope} by ${principal}`,
     key: header,
     fingerprint: fingerprint(req.method, scope, req.query as Record<string, unknown>, req.body),
     successStatus,
