@@ -1,4 +1,4 @@
-import type { Response, Session } from './http.js';
+import type { Session } from './http.js';
 
 /** Optional parts of the contract: a server may leave them out, and the kit finds out which it has. */
 export const FEATURES = ['auth', 'operations', 'idempotency', 'metrics'] as const;
@@ -30,4 +30,3 @@ export interface Case {
   run(ctx: CaseContext): Promise<void>;
 }
 
-export type { Response };
