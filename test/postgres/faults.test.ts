@@ -100,12 +100,18 @@ describe('PostgreSQL faults', function () {
       await expectRecoveryWithoutLoss(queue, ids, leased, other);
     });
 
-    it('connections reset while keyed writes hold transactions open: every answer a 202 or a 429, and the server carries on', async () => {
+    it('connections reset under keyed writes, transactions open: every answer a 202 or a 429, and the server carries on', async () => {
       const queue = uniqueQueue('tx-cut');
-      // An Idempotency-Key makes each enqueue a transaction (the job and its remembered answer):
-      // a connection reset between its statements reaches the client with no query to take it.
-      const enqueue = (i: number) =>
-        call('POST', '/enqueue', { baseUrl: server.url, headers: { 'idempotency-key': `${queue}-${i}` }, json: { id: `j${i}`, queue, timeout: 30 } });
+      // A keyed batch is a transaction (the jobs and the remembered answer): a connection reset
+      // between its statements reaches the client with no query to take it. A keyed single
+      // enqueue is one statement with its key; half the requests are each.
+      const enqueue = (i: number) => {
+        const headers = { 'idempotency-key': `${queue}-${i}` };
+        const job = { id: `j${i}`, queue, timeout: 30 };
+        return i % 2 === 0
+          ? call('POST', '/enqueue', { baseUrl: server.url, headers, json: job })
+          : call('POST', '/enqueue/batch', { baseUrl: server.url, headers, json: [job] });
+      };
       const refused: number[] = [];
       let sent = 0;
       for (let round = 0; round < 3; round++) {
