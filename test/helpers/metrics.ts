@@ -8,7 +8,9 @@ export interface Sample {
   value: number;
 }
 
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+// `s`: a label value may hold any character but an escaped newline, U+2028 and \r included (a
+// queue named by the fuzz test, say), which `.` alone would not match.
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/s;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 /** Parses the Prometheus text exposition format (the samples; comments skipped). */
