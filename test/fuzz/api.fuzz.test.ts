@@ -8,6 +8,8 @@ import { HealthProber, Ledger } from './observers.js';
 import { ServerThread } from './server-thread.js';
 import { documentedLimits, operation, routeOf } from './spec.js';
 import { describe as describeRequest, namedJobs, render, send, serialize, toRegression, type Answer, type FuzzRequest, type Json, type Rendered } from './wire.js';
+// JSON text with object keys sorted: values compared whatever order jsonb gave their keys back in.
+import { canonical } from '../../conformance/src/expect.js';
 
 /*
  * Issue 18 item 7: requests generated from openapi.yaml, valid and hostile, against a real
@@ -87,17 +89,6 @@ async function api(base: string, method: string, path: string, body?: unknown, h
 const qs = (params: Record<string, string | number | undefined>) =>
   querystring.stringify(Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as Record<string, string>);
 
-/** JSON text with object keys sorted, to compare values whatever order jsonb gave them back in. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? String(v);
-}
 
 const RETURNED_RUN_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3,6}Z$/;
 
