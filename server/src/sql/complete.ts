@@ -1,6 +1,6 @@
 import type { Queryable, Statement } from '../db/index.js';
 import type { JobRef } from '../jobs.js';
-import { KEYED_ANSWER_COLUMNS, KEYS_TAKEN_CHECK, rememberAnswersCte, type KeyedItemAnswers } from './idempotency.js';
+import { KEYED_ANSWER_COLUMNS, KEYS_TAKEN_CHECK, PICKED_ANSWER, rememberAnswersCte, type KeyedItemAnswers } from './idempotency.js';
 import { json } from './rows.js';
 
 export const COMPLETE: Statement = {
@@ -36,9 +36,7 @@ const COMPLETE_KEYED: Statement = {
            SELECT r.ord, row_number() OVER (PARTITION BY r.queue, r.job_id ORDER BY r.ord) AS nth
            FROM refs r JOIN removed d ON d.queue = r.queue AND d.id = r.job_id AND (r.run_id IS NULL OR r.run_id = d.run_id)),
          answers AS (
-           SELECT a.scope, a.key, a.fingerprint,
-                  CASE WHEN o.ok THEN a.ok_status ELSE a.err_status END AS status,
-                  CASE WHEN o.ok THEN a.ok_body ELSE a.err_body END AS body
+           SELECT ${PICKED_ANSWER}
            FROM jsonb_to_recordset($2::jsonb) AS a(${KEYED_ANSWER_COLUMNS})
            CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM matched m WHERE m.ord = a.ord AND m.nth = 1) AS ok) o),
          ${rememberAnswersCte('$3')}

@@ -1,6 +1,6 @@
 import type { Queryable, Statement } from '../db/index.js';
 import { LEASE_END, NEW_RUN_ID, notPaused } from './rules.js';
-import { KEYED_ANSWER_COLUMNS, KEYS_TAKEN_CHECK, rememberAnswersCte, type KeyedItemAnswers } from './idempotency.js';
+import { KEYED_ANSWER_COLUMNS, KEYS_TAKEN_CHECK, PICKED_ANSWER, rememberAnswersCte, type KeyedItemAnswers } from './idempotency.js';
 import { json, toLeasedJob, type LeasedRow } from './rows.js';
 import type { LeasedJob } from '../jobs.js';
 
@@ -62,9 +62,7 @@ const ENQUEUE_EACH_KEYED: Statement = {
            SELECT j.queue, j.id, j.ord, j.ord = min(j.ord) OVER (PARTITION BY j.queue, j.id) AS first
            FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (queue text, id text)) WITH ORDINALITY AS j(queue, id, ord)),
          answers AS (
-           SELECT a.scope, a.key, a.fingerprint,
-                  CASE WHEN o.ok THEN a.ok_status ELSE a.err_status END AS status,
-                  CASE WHEN o.ok THEN a.ok_body ELSE a.err_body END AS body
+           SELECT ${PICKED_ANSWER}
            FROM jsonb_to_recordset($3::jsonb) AS a(${KEYED_ANSWER_COLUMNS})
            JOIN items i ON i.ord = a.ord
            CROSS JOIN LATERAL (SELECT i.first AND EXISTS (SELECT 1 FROM stored s WHERE s.queue = i.queue AND s.id = i.id) AS ok) o),

@@ -59,6 +59,14 @@ export interface KeyedItemAnswers {
 export const KEYED_ANSWER_COLUMNS = 'ord bigint, scope text, key text, fingerprint text, ok_status integer, ok_body text, err_status integer, err_body text';
 
 /**
+ * The columns of an answer to remember, picked from a KeyedItemAnswers row `a` by `o.ok`, the
+ * outcome of the row's item (true: its success).
+ */
+export const PICKED_ANSWER = `a.scope, a.key, a.fingerprint,
+                  CASE WHEN o.ok THEN a.ok_status ELSE a.err_status END AS status,
+                  CASE WHEN o.ok THEN a.ok_body ELSE a.err_body END AS body`;
+
+/**
  * The CTE `remembered` that stores the rows of a CTE `answers` (scope, key, fingerprint, status,
  * body) given before it, and the check that raises SQLSTATE RLK01 (migration 0006) when a key
  * was taken already: the statement then leaves nothing behind. The check must be selected in
