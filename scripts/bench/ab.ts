@@ -1,6 +1,7 @@
 /**
  * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes [--runs N] [--quick]
  * npm run bench:ab -- --against <git ref> [--this <git ref>] [--runs N] [--quick]
+ * [--only latency]: the latency phase alone (to chase a latency figure with more runs in the time).
  *
  * A same-run A/B of one of the server's optimisations: servers with it ("on") and without it
  * (RELAY_BENCH_DISABLE, "off") run the same phases on the same PostgreSQL, interleaved, with
@@ -58,6 +59,11 @@ const runs = Number(flag('--runs') ?? (quick ? 1 : 3));
 const latencySeconds = quick ? 2 : 10;
 const rate = 200;
 const jobs = quick ? 1_000 : 10_000;
+const only = flag('--only');
+if (only !== undefined && only !== 'latency') {
+  console.error('--only takes latency');
+  process.exit(2);
+}
 
 const url = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL;
 const admin = new pg.Client(adminUrl(url));
@@ -132,11 +138,14 @@ async function measure(variant: Variant): Promise<Sample> {
   };
   const latency = await run((relay) => relay.latency('ab', rate, latencySeconds, { concurrency: 8 }));
   const stats = latencyStats(latency.result.samples);
-  const enqueue = await run((relay) => relay.enqueueSingle('ab', jobs, 8));
-  const completion = await run(
-    (relay) => relay.process('ab', jobs, { concurrency: 50, prefetch: 50, completionWindowMs: 0 }),
-    () => preload(db, 'ab', jobs),
-  );
+  const skipped = { result: { jobs: 1, seconds: NaN }, xacts: NaN, requests: NaN, cpuSeconds: NaN };
+  const enqueue = only ? skipped : await run((relay) => relay.enqueueSingle('ab', jobs, 8));
+  const completion = only
+    ? skipped
+    : await run(
+        (relay) => relay.process('ab', jobs, { concurrency: 50, prefetch: 50, completionWindowMs: 0 }),
+        () => preload(db, 'ab', jobs),
+      );
   return {
     p50: stats.p50,
     p99: stats.p99,

@@ -24,6 +24,10 @@
  * warm-up shows a phase would take over --phase-seconds, 5).
  * --synchronous-commit: ALTER DATABASE ... SET synchronous_commit for the run (reset after),
  * e.g. off to see what is left when commits do not wait for the WAL flush.
+ * --load [N]: each processing phase runs twice per run, on the quiet host and beside N CPU
+ * spinners (load.ts; default one per core), baseline and relay alike; the report adds each
+ * figure's ratio to the baseline under load, and that ratio over the quiet one (issue 16:
+ * relay-ts must not slow down under load far more than the baseline does).
  * Environment: BENCH_SERVER_CONNECTIONS (the server's pool, default 10),
  * BENCH_COMPLETION_WINDOW_MS (the worker's batched completion window, default 5),
  * BENCH_PREFETCH_PER_SLOT (the worker's prefetch as a multiple of its concurrency, default 1;
@@ -56,6 +60,7 @@ import { RELAY_APPLICATION_NAME, Relay } from './relay.js';
 import { figure, table, type Figure } from './report.js';
 import { ServerProcess } from './server.js';
 import { latencyStats, type LatencyStats } from './stats.js';
+import { startLoad } from './load.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -102,6 +107,8 @@ const config = {
   prefetchPerSlot: Number(process.env.BENCH_PREFETCH_PER_SLOT ?? 1),
   /** ALTER DATABASE ... SET synchronous_commit for the run (e.g. off: no WAL flush wait per commit); unset: the server's. */
   synchronousCommit: flag('--synchronous-commit'),
+  /** Spinners beside the loaded copies of the processing phases; 0: no loaded copies. */
+  load: args.includes('--load') ? Number(/^\d+$/.test(flag('--load') ?? '') ? flag('--load') : os.availableParallelism()) : 0,
 };
 for (const [name, v] of Object.entries({ runs: config.runs, jobs: config.jobs, phaseSeconds: config.phaseSeconds, latencySeconds: config.latencySeconds })) {
   if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
@@ -197,13 +204,16 @@ interface Variant {
   preloaded: boolean;
   /** Latency phases run for a time, not a number of jobs; no warm-up, no sizing. */
   timed?: boolean;
+  /** Runs beside the CPU spinners of --load; sized like its quiet twin, no warm-up of its own. */
+  loaded?: boolean;
   run(baseline: Baseline, relay: Relay, n: number): Promise<TimedRun>;
   check(label: string, r: TimedRun): Promise<void>;
 }
 
 /** Jobs per variant ("system:key"), set from the first warm-up unless fixed. */
 const jobsFor = new Map<string, number>();
-const variantId = (v: Pick<Variant, 'system' | 'key'>) => `${v.system}:${v.key}`;
+const LOADED = '_under_load';
+const variantId = (v: Pick<Variant, 'system' | 'key'>) => `${v.system}:${v.key.replace(LOADED, '')}`;
 
 const prefetchFor = (concurrency: number) => Math.round(concurrency * config.prefetchPerSlot);
 const prefetchLabel = (concurrency: number) => (prefetchFor(concurrency) > 0 ? `, prefetch ${prefetchFor(concurrency)}` : '');
@@ -244,6 +254,9 @@ function phases(): Variant[][] {
       });
     }
     list.push(phase);
+    if (config.load > 0) {
+      list.push(phase.map((v) => ({ ...v, key: `${v.key}${LOADED}`, label: `${v.label}, under load`, loaded: true })));
+    }
   }
   list.push([
     {
@@ -268,6 +281,15 @@ function phases(): Variant[][] {
   return list;
 }
 
+async function underLoad<T>(body: () => Promise<T>): Promise<T> {
+  const load = startLoad(config.load);
+  try {
+    return await body();
+  } finally {
+    await load.stop();
+  }
+}
+
 function describe(m: Measurement): string {
   const parts = [`${Math.round(m.throughput)} jobs/s (${m.jobs} in ${m.seconds.toFixed(2)} s)`];
   if (m.latency) parts.push(`p50 ${m.latency.p50.toFixed(2)} p95 ${m.latency.p95.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} max ${m.latency.max.toFixed(2)} ms`);
@@ -287,7 +309,7 @@ async function warmUp(run: number, baseline: Baseline, relay: Relay): Promise<vo
   if (n === 0) return;
   for (const phase of phases()) {
     for (const v of phase) {
-      if (v.timed) continue;
+      if (v.timed || v.loaded) continue;
       await truncate(ctl);
       if (v.preloaded) await preload(ctl, QUEUE, n);
       const r = await v.run(baseline, relay, n);
@@ -316,7 +338,7 @@ async function mainRun(run: number): Promise<void> {
           await truncate(ctl);
           const n = jobsFor.get(variantId(v)) ?? config.jobs;
           if (v.preloaded) await preload(ctl, QUEUE, n);
-          const m = await measure(run, server, () => v.run(baseline!, relay, n));
+          const m = await measure(run, server, () => (v.loaded ? underLoad(() => v.run(baseline!, relay, n)) : v.run(baseline!, relay, n)));
           const label = `run ${run} ${system} ${v.label}`;
           await v.check(label, m.raw);
           const { raw: _raw, ...kept } = m;
@@ -448,7 +470,7 @@ async function schemaInfo(): Promise<{ indexes: string[]; reloptions: string[] }
   return { indexes: rows.map((r) => r.indexdef), reloptions: opts.rows[0]?.reloptions ?? [] };
 }
 
-function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sql: Figure[] } {
+function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sql: Figure[]; load: LoadFigure[] } {
   const pick = (system: System, key: string, f: (m: Measurement) => number | undefined) => {
     const ms = results[system][key];
     return ms ? ms.map((m) => f(m) ?? NaN) : undefined;
@@ -479,6 +501,23 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
           jobsNote(`process_${how}`, `process_${how}_c${c}`),
         ),
       );
+    }
+  }
+  const load: LoadFigure[] = [];
+  if (config.load > 0) {
+    for (const how of ['each', 'batched']) {
+      for (const c of config.concurrencies) {
+        const quiet = figure('', 'jobs/s', 'higher', pick('baseline', `process_${how}`, tput), pick('relay', `process_${how}_c${c}`, tput));
+        const loaded = figure(
+          `process, complete ${how}, worker concurrency ${c}${prefetchLabel(c)}, beside ${config.load} CPU spinners`,
+          'jobs/s',
+          'higher',
+          pick('baseline', `process_${how}${LOADED}`, tput),
+          pick('relay', `process_${how}_c${c}${LOADED}`, tput),
+        );
+        throughput.push(loaded);
+        load.push({ label: `process, complete ${how}, worker concurrency ${c}`, quiet: quiet.ratio, loaded: loaded.ratio });
+      }
     }
   }
   const latency: Figure[] = (['p50', 'p95', 'p99', 'max'] as const).map((p) =>
@@ -516,7 +555,26 @@ function figures(): { throughput: Figure[]; latency: Figure[]; cpu: Figure[]; sq
     figure('relay_jobs row updates per job (n_tup_upd), one heartbeat each', 'updates', 'lower', pick('baseline', 'sql_heartbeat', upd), pick('relay', 'sql_heartbeat', upd)),
     figure('relay_jobs n_tup_hot_upd / n_tup_upd, one heartbeat each (claims + heartbeats)', 'ratio', 'higher', pick('baseline', 'sql_heartbeat', hot), pick('relay', 'sql_heartbeat', hot)),
   ];
-  return { throughput, latency, cpu, sql };
+  return { throughput, latency, cpu, sql, load };
+}
+
+/** A processing figure's ratio to the baseline on the quiet host and beside the spinners of --load. */
+interface LoadFigure {
+  label: string;
+  quiet?: number;
+  loaded?: number;
+}
+
+function loadTable(rows: LoadFigure[]): string {
+  const r = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(2)}×`);
+  return [
+    '| figure | relay / baseline, quiet | relay / baseline, under load | under load / quiet (target ≥ 0.80) |',
+    '|---|---|---|---|',
+    ...rows.map((f) => {
+      const held = f.quiet !== undefined && f.loaded !== undefined ? f.loaded / f.quiet : undefined;
+      return `| ${f.label} | ${r(f.quiet)} | ${r(f.loaded)} | ${held === undefined || !Number.isFinite(held) ? '—' : `**${held.toFixed(2)}**`} |`;
+    }),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -612,6 +670,14 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
     '',
     table([...f.throughput, ...f.latency]),
     '',
+    ...(f.load.length
+      ? [
+          `## Under load (beside ${config.load} CPU spinners, scripts/bench/load.ts; the same runs, interleaved with the quiet phases)`,
+          '',
+          loadTable(f.load),
+          '',
+        ]
+      : []),
     '## CPU per 1 000 jobs',
     '',
     table(f.cpu),
