@@ -30,8 +30,8 @@
  * relay-ts must not slow down under load far more than the baseline does).
  * Environment: BENCH_SERVER_CONNECTIONS (the server's pool, default 10),
  * BENCH_COMPLETION_WINDOW_MS (the worker's batched completion window, default 5),
- * BENCH_PREFETCH_PER_SLOT (the worker's prefetch as a multiple of its concurrency, default 1;
- * 0 measures the worker's default, no prefetch).
+ * BENCH_PREFETCH_PER_SLOT (the worker's prefetch as a multiple of its concurrency; default
+ * auto, the worker's default: `prefetch: 'auto'`).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -100,11 +100,10 @@ const config = {
   /** completionBatchWindowMs of the worker for "batched completion" (the worker's default is 5). */
   completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
   /**
-   * The worker's prefetch in the processing phases, as a multiple of its concurrency: 1 (its
-   * fastest setting for instant jobs, as the peers were measured at theirs); 0 for the
-   * worker's default, no prefetch.
+   * The worker's prefetch in the processing phases: 'auto' (the worker's default), or a
+   * multiple of its concurrency (1 was the bench's setting before 'auto' existed).
    */
-  prefetchPerSlot: Number(process.env.BENCH_PREFETCH_PER_SLOT ?? 1),
+  prefetchPerSlot: (process.env.BENCH_PREFETCH_PER_SLOT ?? 'auto') === 'auto' ? ('auto' as const) : Number(process.env.BENCH_PREFETCH_PER_SLOT),
   /** ALTER DATABASE ... SET synchronous_commit for the run (e.g. off: no WAL flush wait per commit); unset: the server's. */
   synchronousCommit: flag('--synchronous-commit'),
   /** Spinners beside the loaded copies of the processing phases; 0: no loaded copies. */
@@ -215,8 +214,11 @@ const jobsFor = new Map<string, number>();
 const LOADED = '_under_load';
 const variantId = (v: Pick<Variant, 'system' | 'key'>) => `${v.system}:${v.key.replace(LOADED, '')}`;
 
-const prefetchFor = (concurrency: number) => Math.round(concurrency * config.prefetchPerSlot);
-const prefetchLabel = (concurrency: number) => (prefetchFor(concurrency) > 0 ? `, prefetch ${prefetchFor(concurrency)}` : '');
+const prefetchFor = (concurrency: number): number | 'auto' => (config.prefetchPerSlot === 'auto' ? 'auto' : Math.round(concurrency * config.prefetchPerSlot));
+const prefetchLabel = (concurrency: number) => {
+  const prefetch = prefetchFor(concurrency);
+  return prefetch === 'auto' || prefetch > 0 ? `, prefetch ${prefetch}` : '';
+};
 
 function phases(): Variant[][] {
   const enqueued = (label: string, r: TimedRun) => checkEnqueued(label, r.jobs);
@@ -664,7 +666,7 @@ function markdown(info: { machine: ReturnType<typeof machine>; postgres: Awaited
       `commit ${info.source.commit}${info.source.uncommitted.length ? ` with uncommitted changes in ${info.source.uncommitted.join(', ')}` : ''}`,
     '',
     `${fixedJobs ? `${config.jobs} jobs per phase` : `Up to ${config.jobs} jobs per phase (fewer when the warm-up showed it would take over ${config.phaseSeconds} s; counts in the table)`}, ${runs}. Baseline: the same statements through \`pg\`, no HTTP (8 connections; claims of ${config.baselineClaim}). ` +
-      `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms, worker prefetch ${config.prefetchPerSlot} × its concurrency in the processing phases.`,
+      `relay-ts: RelayClient and the Worker runtime against \`node server/dist/bin.js\` (pool ${config.serverConnections}), batched completion window ${config.completionWindowMs} ms, worker prefetch ${config.prefetchPerSlot === 'auto' ? "'auto'" : `${config.prefetchPerSlot} × its concurrency`} in the processing phases.`,
     '',
     '## Throughput and latency',
     '',

@@ -17,7 +17,7 @@ export interface WorkerRunOptions {
   /** The worker's completionBatchWindowMs: 0 completes each job with its own DELETE /v1/complete. */
   completionWindowMs?: number;
   /** The worker's prefetch (jobs leased beyond concurrency); default 0. */
-  prefetch?: number;
+  prefetch?: number | 'auto';
 }
 
 /**

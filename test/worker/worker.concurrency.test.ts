@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { drain, enqueueBatch, eventually, next, sleep, uniqueQueue } from '../helpers/relay.js';
+import { drain, enqueueBatch, eventually, next, relay, sleep, uniqueQueue } from '../helpers/relay.js';
 import { Recorder } from '../helpers/worker-kit.js';
 import { Worker } from '../../worker/src/index.js';
 
 describe('Worker: concurrency', () => {
-  it('never has more than `concurrency` jobs in process, never asks for more than its free slots, and polls twice at once under a backlog', async () => {
+  it('without prefetch, never has more than `concurrency` jobs in process, never asks for more than its free slots, and polls twice at once under a backlog', async () => {
     const queue = uniqueQueue('conc');
     const concurrency = 5;
     await enqueueBatch(Array.from({ length: 40 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, payload: i })));
@@ -18,6 +18,7 @@ describe('Worker: concurrency', () => {
       client: recorder.client(),
       queue,
       concurrency,
+      prefetch: 0,
       waitSeconds: 1,
       process: async (job) => {
         inProcess++;
@@ -108,6 +109,74 @@ describe('Worker: concurrency', () => {
     expect([...attempts.values()], 'each job delivered once').to.deep.equal(Array.from({ length: 6 }, () => [1]));
     expect(recorder.seen('/v1/heartbeat', 'PATCH').length, 'heartbeats of the waiting jobs').to.be.greaterThan(0);
     expect(await drain(queue)).to.deep.equal([]);
+  });
+
+  it("with prefetch 'auto' (the default), leases short jobs ahead of its slots under a backlog, within its bound, each run once", async function () {
+    this.timeout(20_000);
+    const queue = uniqueQueue('auto');
+    const n = 400;
+    await enqueueBatch(Array.from({ length: n }, (_, i) => ({ id: `j${i}`, queue, timeout: 30, max_retries: 0 })));
+    const recorder = new Recorder();
+    const runs = new Map<string, number>();
+    let mostWaiting = 0;
+    let mostHeld = 0;
+    const worker = new Worker({
+      logger: {},
+      client: recorder.client(),
+      queue,
+      concurrency: 2,
+      waitSeconds: 1,
+      process: async (job) => {
+        const { processing, waiting } = worker.jobs;
+        mostWaiting = Math.max(mostWaiting, waiting);
+        mostHeld = Math.max(mostHeld, processing + waiting);
+        runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      },
+    });
+    expect(worker.settings.prefetch).to.equal('auto');
+    let completed = 0;
+    worker.on('completed', () => completed++);
+    await worker.start();
+    await eventually(async () => completed === n, 15_000);
+    await worker.stop();
+
+    expect(mostWaiting, 'jobs leased ahead, waiting for a slot').to.be.greaterThan(0);
+    expect(mostHeld).to.be.at.most(2 + 1000);
+    expect(runs.size).to.equal(n);
+    expect([...runs.values()].every((c) => c === 1), 'each job run once').to.equal(true);
+    expect(await drain(queue)).to.deep.equal([]);
+  });
+
+  it("with prefetch 'auto', leases nothing ahead for jobs far longer than a poll's round trip: another worker takes the rest", async function () {
+    this.timeout(20_000);
+    const queue = uniqueQueue('auto-long');
+    await enqueueBatch(Array.from({ length: 6 }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
+    const ran = { a: [] as string[], b: [] as string[] };
+    let mostWaiting = 0;
+    const workers = (['a', 'b'] as const).map(
+      (name) =>
+        new Worker({
+          logger: {},
+          baseUrl: relay().url,
+          queue,
+          concurrency: 1,
+          waitSeconds: 1,
+          process: async (job) => {
+            ran[name].push(job.id);
+            await sleep(1_000);
+            for (const w of workers) mostWaiting = Math.max(mostWaiting, w.jobs.waiting);
+          },
+        }),
+    );
+    await workers[0]!.start();
+    // The first worker has seen its first poll's round trip and is in its first job's handler.
+    await eventually(async () => ran.a.length === 1, 5_000);
+    await workers[1]!.start();
+    await eventually(async () => ran.a.length + ran.b.length === 6, 15_000);
+    await Promise.all(workers.map((w) => w.stop()));
+
+    expect(mostWaiting, 'jobs leased ahead').to.equal(0);
+    expect(ran.b.length, 'jobs the second worker got').to.be.at.least(2);
   });
 
   it('with concurrency 1, runs one job at a time, in order', async () => {

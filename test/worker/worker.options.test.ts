@@ -23,7 +23,7 @@ describe('Worker: options, events and logging', () => {
     }
     await enqueueBatch(['a', 'b', 'c', 'd'].map((to) => ({ id: to, queue, timeout: 30, payload: { to } })));
     const worker = new Mailer({ concurrency: 3 });
-    expect(worker.settings).to.include({ queue, concurrency: 3, prefetch: 0, waitSeconds: 0, pollIntervalMs: 100, shutdownTimeoutMs: 25_000 });
+    expect(worker.settings).to.include({ queue, concurrency: 3, prefetch: 'auto', waitSeconds: 0, pollIntervalMs: 100, shutdownTimeoutMs: 25_000 });
     expect(Object.isFrozen(worker.settings)).to.equal(true);
     await worker.start();
     await eventually(async () => recorder.seen('/v1/complete', 'DELETE').length === 4, 5000);
@@ -47,6 +47,7 @@ describe('Worker: options, events and logging', () => {
       [{ ...base, concurrency: 1.5 }, /concurrency/],
       [{ ...base, prefetch: -1 }, /prefetch/],
       [{ ...base, prefetch: 1001 }, /prefetch/],
+      [{ ...base, prefetch: 'always' as never }, /prefetch/],
       [{ ...base, waitSeconds: 61 }, /waitSeconds/],
       [{ ...base, pollIntervalMs: 0 }, /pollIntervalMs/],
       [{ ...base, pollIntervalMs: 200, maxPollIntervalMs: 100 }, /maxPollIntervalMs/],
@@ -57,7 +58,7 @@ describe('Worker: options, events and logging', () => {
     for (const [options, message] of cases) {
       expect(() => new Worker(options), JSON.stringify(options)).to.throw(TypeError).with.property('message').that.matches(message);
     }
-    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 0, waitSeconds: 30, pollIntervalMs: 100, maxPollIntervalMs: 5000, shutdownTimeoutMs: 25_000, completionBatchWindowMs: 5 });
+    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 'auto', waitSeconds: 30, pollIntervalMs: 100, maxPollIntervalMs: 5000, shutdownTimeoutMs: 25_000, completionBatchWindowMs: 5 });
   });
 
   it('start() refuses a worker without process, or with it both as an option and as a method', async () => {

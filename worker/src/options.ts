@@ -34,13 +34,16 @@ export interface WorkerOptions<P = unknown, S = unknown> {
   /** The most jobs in `process` at once, 1..1000. Default 1. */
   concurrency?: number;
   /**
-   * How many jobs, 0..1000, the worker may lease beyond `concurrency` to start as soon as a
-   * slot frees, without waiting for a poll. Default 0. A prefetched job is leased (its
-   * heartbeats run while it waits) and no other worker can take it, and `stop()` runs it
+   * How many jobs the worker may lease beyond `concurrency` to start as soon as a slot frees,
+   * without waiting for a poll: 0..1000, or `'auto'` (the default). A prefetched job is leased
+   * (its heartbeats run while it waits) and no other worker can take it, and `stop()` runs it
    * like any job in hand: worth it for many short jobs, whose polls' round trips would
    * otherwise leave slots empty; not for long ones, which it keeps from other workers.
+   * `'auto'` holds as many as the slots finish in two poll round trips, as measured under a
+   * backlog, within a quarter of the shortest lease's worth of waiting and at most 1000: none
+   * for jobs much longer than a round trip, more when the round trips slow down (a busy host).
    */
-  prefetch?: number;
+  prefetch?: number | 'auto';
   /**
    * How long a poll may wait on the server for a job (long poll), 0..60 seconds: the poll's
    * `wait`. Default 30: an idle worker sends one request per 30 s and gets a new job as soon
@@ -89,7 +92,7 @@ export interface StartOptions {
 /** The defaults, in one place. */
 export const workerDefaults = Object.freeze({
   concurrency: 1,
-  prefetch: 0,
+  prefetch: 'auto',
   waitSeconds: 30,
   pollIntervalMs: 100,
   maxPollIntervalMs: 5_000,
@@ -108,7 +111,7 @@ export interface WorkerSettings<P = unknown, S = unknown> {
   readonly client: RelayClient<P, S>;
   readonly queue: string;
   readonly concurrency: number;
-  readonly prefetch: number;
+  readonly prefetch: number | 'auto';
   readonly waitSeconds: number;
   readonly pollIntervalMs: number;
   readonly maxPollIntervalMs: number;
@@ -147,7 +150,7 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   const concurrency = given.concurrency ?? workerDefaults.concurrency;
   check(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 1000, 'concurrency', 'an integer in 1..1000', concurrency);
   const prefetch = given.prefetch ?? workerDefaults.prefetch;
-  check(Number.isInteger(prefetch) && prefetch >= 0 && prefetch <= 1000, 'prefetch', 'an integer in 0..1000', prefetch);
+  check(prefetch === 'auto' || (Number.isInteger(prefetch) && prefetch >= 0 && prefetch <= 1000), 'prefetch', "an integer in 0..1000 or 'auto'", prefetch);
   const waitSeconds = given.waitSeconds ?? workerDefaults.waitSeconds;
   check(isNumber(waitSeconds) && waitSeconds >= 0 && waitSeconds <= 60, 'waitSeconds', 'a number of seconds in 0..60', waitSeconds);
   const pollIntervalMs = given.pollIntervalMs ?? workerDefaults.pollIntervalMs;

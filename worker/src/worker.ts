@@ -14,6 +14,7 @@ import { JobTimeoutError, type LeaseLostError } from './errors.js';
 import { RunningJob, type ActiveJob, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
 import { instrument } from './metrics.js';
+import { AutoPrefetch } from './prefetch.js';
 import { resolveSettings, workerDefaults, type ProcessFunction, type StartOptions, type WorkerOptions, type WorkerSettings } from './options.js';
 import { inHandlerSpan } from './tracing.js';
 
@@ -65,7 +66,7 @@ export type WorkerStatus = 'idle' | 'running' | 'stopping';
 export interface WorkerJobCounts {
   /** In `process`: the slots taken (at most `concurrency`). */
   processing: number;
-  /** Prefetched, leased and waiting for a slot (at most `prefetch`). */
+  /** Prefetched, leased and waiting for a slot (at most `prefetch`, or what 'auto' holds ahead). */
   waiting: number;
   /** `process` returned; the completion or failure is on its way to the server. */
   settling: number;
@@ -84,6 +85,8 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
   #status: WorkerStatus = 'idle';
   #limit: LimitFunction | undefined;
   #completer: Completer | undefined;
+  /** With `prefetch: 'auto'`: how many jobs to lease ahead of the slots. */
+  #autoPrefetch: AutoPrefetch | undefined;
   /** Aborted by stop(): ends the poll under way and any backoff pause. */
   #polling = new AbortController();
   /** Aborted by a second signal: stop() stops waiting for jobs. */
@@ -151,6 +154,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       if (this.#status !== 'idle') throw new Error(`the worker is already ${this.#status}`);
     }
     this.#limit = pLimit(settings.concurrency);
+    this.#autoPrefetch = settings.prefetch === 'auto' ? new AutoPrefetch(settings.concurrency) : undefined;
     // Nothing else can join a batch of completions while no handler is running.
     this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0);
     this.#polling = new AbortController();
@@ -237,8 +241,9 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
    * the default `waitSeconds`). Under a backlog (the last poll was answered with every job it
    * asked for), slots freed while a poll is under way get a second one at once instead of
    * waiting for the first to come back. Never asks for more jobs than its slots hold: jobs
-   * held plus jobs asked for stay within `concurrency` + `prefetch`. The free slots are not
-   * split over two polls on purpose: that only adds requests per job (see the bench).
+   * held plus jobs asked for stay within `concurrency` + `prefetch` (with 'auto', what
+   * AutoPrefetch holds ahead at the moment). The free slots are not split over two polls on
+   * purpose: that only adds requests per job (see the bench).
    */
   async #poll(settings: WorkerSettings<P, S>, polling: () => void): Promise<void> {
     const { client, queue, concurrency, prefetch, waitSeconds, pollIntervalMs, maxPollIntervalMs, logger } = settings;
@@ -261,6 +266,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         (jobs) => {
           errors = 0;
           backlog = jobs.length === numJobs;
+          if (backlog) this.#autoPrefetch?.roundTrip(performance.now() - leasedAt);
           if (jobs.length > 0) {
             empty = 0;
             // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
@@ -302,7 +308,8 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
           await pause(delay, stop);
           continue;
         }
-        const free = concurrency + prefetch - this.#held - asked;
+        const ahead = this.#autoPrefetch?.ahead ?? (prefetch === 'auto' ? 0 : prefetch);
+        const free = concurrency + ahead - this.#held - asked;
         if (free > 0 && pauseMs === 0 && underWay.size < (backlog ? 2 : 1)) {
           send(free);
           polling();
@@ -349,6 +356,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         this.#emit('failed', job, error, result);
       },
     };
+    this.#autoPrefetch?.leased(leased.timeout * 1000);
     const job = new RunningJob(leased, context, leasedAt);
     let slotTaken = true;
     this.#held++;
@@ -396,7 +404,9 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       } finally {
         clearTimeout(limit);
       }
-      this.#emit('processed', job, performance.now() - started, thrown);
+      const handlerMs = performance.now() - started;
+      this.#autoPrefetch?.handled(handlerMs);
+      this.#emit('processed', job, handlerMs, thrown);
       await job.returned();
     });
     // Freed here, in the same turn as the completion below is handed to the completer: a
