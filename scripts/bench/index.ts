@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick | --profile] [--runs N] [--jobs N] [--phase-seconds S]
+ * npm run bench [-- --quick | --profile | --peers] [--runs N] [--jobs N] [--phase-seconds S]
  *               [--latency-seconds S] [--synchronous-commit on|off]
  *
  * relay-ts against a raw-SQL baseline of the same job lifecycle on the same PostgreSQL
@@ -14,6 +14,11 @@
  * a loopback round trip between two idle processes is measured (probe.ts) and reported with
  * the machine: the floor under the latency figures, which moves with the host.
  *
+ * --peers: instead of the bench above, relay-ts, pg-boss and graphile-worker (the bench
+ * workspace's dev dependencies) against the baseline with the same workload shapes, the four
+ * interleaved per phase, each figure as a ratio to the baseline of the same run beside the
+ * targets for relay-ts (peers/index.ts; bench-results/peers-<timestamp>.json and
+ * peers-latest.md). Takes --quick, --runs, --jobs, --phase-seconds, --latency-seconds.
  * --quick: small numbers and one run, to check that the bench works (CI). Exits non-zero
  * when a phase fails or a job is lost or processed twice (in any mode).
  * --profile: instead of the bench, runs the relay server under --cpu-prof through one
@@ -580,6 +585,11 @@ function loadTable(rows: LoadFigure[]): string {
 }
 
 async function main(): Promise<void> {
+  if (args.includes('--peers')) {
+    const { runPeers } = await import('./peers/index.js');
+    await runPeers(args);
+    return;
+  }
   if (args.includes('--profile')) {
     await ensureDatabase(url);
     await runProfile(url, { jobs: flag('--jobs') ? config.jobs : 5_000, concurrency: Number(flag('--concurrency') ?? 8), serverConnections: config.serverConnections, queue: QUEUE, against: flag('--against') });
