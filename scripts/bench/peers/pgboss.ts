@@ -9,9 +9,9 @@
  *   statement per job) and `localConcurrency` loops; `burstWhenReadyExceeds: 1`, with the
  *   monitor, supervisor and queue cache at their shortest interval (1 s), so that a loop
  *   fetches again at once while jobs wait instead of sleeping out its polling interval after
- *   each job (burstWhenBatchFull does nothing at batchSize 1). Until the monitor has counted
- *   the backlog (the first second or so of a phase) the loops still sleep between jobs: part
- *   of pg-boss's cost.
+ *   each job (burstWhenBatchFull does nothing at batchSize 1). The clock starts once the
+ *   monitor has counted the backlog and the queue cache has read it, as in an instance that
+ *   has been running for a while.
  * - processing, batched: `work` with batchSize 50 (the baseline's claim) and
  *   `burstWhenBatchFull`: one completion statement per fetched batch.
  * - latency: the queue created with `notify: true` and the instance with `useListenNotify`, so
@@ -149,8 +149,14 @@ export class PgBossPeer {
       let completed = 0;
       let resolveDone!: () => void;
       const done = new Promise<void>((resolve) => (resolveDone = resolve));
-      // pg-boss completes a batch after its handler returns: count it then (its `completed`
-      // work is observable only through the table), polled below.
+      if (options.batchSize === 1) {
+        // As in a long-running instance: the monitor has counted the backlog and the worker's
+        // queue cache has read it, so that burstWhenReadyExceeds applies from the first job.
+        await waitFor(async () => ((await boss.getQueue(queue))?.readyCount ?? 0) > 0, 10_000, 50);
+        await sleep(1_100);
+      }
+      // pg-boss completes a batch after its handler returns: the clock stops when the table
+      // shows every job completed (polled below once the last handler has returned).
       const start = performance.now();
       await boss.work<{ i: number }>(
         queue,

@@ -14,11 +14,11 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
-/** Polls `check` every 2 ms until it holds (or throws after ms). */
-export async function waitFor(check: () => Promise<boolean>, ms: number): Promise<void> {
+/** Polls `check` every `everyMs` until it holds (or throws after ms). */
+export async function waitFor(check: () => Promise<boolean>, ms: number, everyMs = 2): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await sleep(2);
+    await sleep(everyMs);
   }
 }
