@@ -9,7 +9,8 @@
  *
  * Each peer has a database of its own beside the bench database (<db>_pgboss,
  * <db>_graphile; created when missing), emptied between phases like relay's tables. Their
- * settings are described in pgboss.ts and graphile.ts. Options: --quick (small numbers, one
+ * settings are described in pgboss.ts and graphile.ts; relay's worker runs with its default
+ * prefetch ('auto'; BENCH_PREFETCH_PER_SLOT as in the main bench). Options: --quick (small numbers, one
  * run), --runs N, --jobs N, --phase-seconds S, --latency-seconds S, as for the main bench.
  */
 import { execFileSync } from 'node:child_process';
@@ -92,6 +93,8 @@ function parse(args: string[]) {
     latencySeconds: Number(flag('--latency-seconds') ?? (quick ? 1 : 10)),
     serverConnections: Number(process.env.BENCH_SERVER_CONNECTIONS ?? 10),
     completionWindowMs: Number(process.env.BENCH_COMPLETION_WINDOW_MS ?? 5),
+    /** relay's worker prefetch, as in the main bench: its default ('auto'), or BENCH_PREFETCH_PER_SLOT × concurrency. */
+    prefetchPerSlot: (process.env.BENCH_PREFETCH_PER_SLOT ?? 'auto') === 'auto' ? ('auto' as const) : Number(process.env.BENCH_PREFETCH_PER_SLOT),
   };
   for (const [name, v] of Object.entries({ runs: config.runs, jobs: config.jobs, phaseSeconds: config.phaseSeconds, latencySeconds: config.latencySeconds })) {
     if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
@@ -112,14 +115,15 @@ function phases(c: Ctx): Variant[][] {
   const batched: Variant[] = [
     { system: 'baseline', key: 'process_batched', setting: `${k.baselineConsumers} consumers claiming ${k.baselineClaim}`, preloaded: true, run: (n) => b.process(QUEUE, n, { consumers: k.baselineConsumers, claim: k.baselineClaim, batched: true }) },
   ];
+  const prefetch = (cc: number): number | 'auto' => (k.prefetchPerSlot === 'auto' ? 'auto' : Math.round(cc * k.prefetchPerSlot));
   for (const cc of k.concurrencies) {
     each.push(
-      { system: 'relay', key: 'process_each', setting: `concurrency ${cc}, prefetch ${cc}`, preloaded: true, run: (n) => r.process(QUEUE, n, { concurrency: cc, prefetch: cc, completionWindowMs: 0 }) },
+      { system: 'relay', key: 'process_each', setting: `concurrency ${cc}, prefetch ${prefetch(cc)}`, preloaded: true, run: (n) => r.process(QUEUE, n, { concurrency: cc, prefetch: prefetch(cc), completionWindowMs: 0 }) },
       { system: 'pgboss', key: 'process_each', setting: `localConcurrency ${cc}, batchSize 1`, preloaded: true, run: (n) => p.process(QUEUE, n, { loops: cc, batchSize: 1 }) },
       { system: 'graphile', key: 'process_each', setting: `concurrentJobs ${cc}, localQueue ${cc}`, preloaded: true, run: (n) => g.process(n, { concurrency: cc, localQueueSize: cc, completeJobBatchDelay: -1 }) },
     );
     batched.push(
-      { system: 'relay', key: 'process_batched', setting: `concurrency ${cc}, prefetch ${cc}, window ${k.completionWindowMs} ms`, preloaded: true, run: (n) => r.process(QUEUE, n, { concurrency: cc, prefetch: cc, completionWindowMs: k.completionWindowMs }) },
+      { system: 'relay', key: 'process_batched', setting: `concurrency ${cc}, prefetch ${prefetch(cc)}, window ${k.completionWindowMs} ms`, preloaded: true, run: (n) => r.process(QUEUE, n, { concurrency: cc, prefetch: prefetch(cc), completionWindowMs: k.completionWindowMs }) },
       { system: 'graphile', key: 'process_batched', setting: `concurrentJobs ${cc}, localQueue ${cc}, completeJobBatchDelay ${k.completionWindowMs}`, preloaded: true, run: (n) => g.process(n, { concurrency: cc, localQueueSize: cc, completeJobBatchDelay: k.completionWindowMs }) },
     );
   }
