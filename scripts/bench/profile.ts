@@ -39,8 +39,13 @@ export interface SelfTime {
  * the relay packages), over the samples taken within `window` (µs, CLOCK_MONOTONIC: the clock
  * of both V8's profile timestamps and process.hrtime). Shares are of the busy time: idle apart.
  */
-export function selfTimes(profile: CpuProfile, window?: [number, number]): { busy: number; idle: number; byFunction: SelfTime[]; byPackage: SelfTime[] } {
+export function selfTimes(
+  profile: CpuProfile,
+  window?: [number, number],
+): { busy: number; idle: number; byFunction: SelfTime[]; byPackage: SelfTime[]; byCaller: SelfTime[] } {
   const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const perNode = new Map<number, number>();
   // Sample i was taken at startTime + sum(timeDeltas[0..i]); it stands for the interval until
   // the next sample.
@@ -53,6 +58,7 @@ export function selfTimes(profile: CpuProfile, window?: [number, number]): { bus
   }
   const fn = new Map<string, number>();
   const pkg = new Map<string, number>();
+  const caller = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   for (const [id, ms] of perNode) {
@@ -67,9 +73,24 @@ export function selfTimes(profile: CpuProfile, window?: [number, number]): { bus
     fn.set(name, (fn.get(name) ?? 0) + ms);
     const p = packageOf(url, functionName);
     pkg.set(p, (pkg.get(p) ?? 0) + ms);
+    const c = callerPackageOf(id, byNode, parent) ?? p;
+    caller.set(c, (caller.get(c) ?? 0) + ms);
   }
   const sorted = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: ms / busy })).sort((a, b) => b.ms - a.ms);
-  return { busy, idle, byFunction: sorted(fn), byPackage: sorted(pkg) };
+  return { busy, idle, byFunction: sorted(fn), byPackage: sorted(pkg), byCaller: sorted(caller) };
+}
+
+/**
+ * The nearest package on the stack, from the sample's frame up: a package's share then counts
+ * the V8 builtins, natives and Node internals it calls (a RegExp, url.parse, a Map), which
+ * self time leaves under "(native / V8)" and "node:*".
+ */
+function callerPackageOf(id: number, byNode: Map<number, ProfileNode>, parent: Map<number, number>): string | undefined {
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+    const { url } = byNode.get(at)!.callFrame;
+    if (/node_modules\/|\/(server|client|worker)\/dist\//.test(url)) return packageOf(url, '');
+  }
+  return undefined;
 }
 
 function packageOf(url: string, functionName: string): string {
@@ -119,7 +140,7 @@ export async function runProfile(url: string, options: { jobs: number; concurren
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-  const { busy, idle, byFunction, byPackage } = selfTimes(profile, window!);
+  const { busy, idle, byFunction, byPackage, byCaller } = selfTimes(profile, window!);
   const rows = (items: SelfTime[], n: number) =>
     items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
   const md = [
@@ -132,6 +153,12 @@ export async function runProfile(url: string, options: { jobs: number; concurren
     '| package | ms | share |',
     '|---|---|---|',
     ...rows(byPackage, 25),
+    '',
+    '## Time by package, with the natives and Node internals it calls',
+    '',
+    '| package | ms | share |',
+    '|---|---|---|',
+    ...rows(byCaller, 25),
     '',
     '## Self time by function (top 40)',
     '',

@@ -17,8 +17,16 @@ import { cacheValidatorRouteMatchers } from '../route-cache.js';
  *   building objects, strings and a matcher per route. A path without parameters (every busy
  *   route) is here one Map lookup, to the route the scan would have found first (checked at
  *   load); a path with parameters still goes through the validator's own lookup.
- * The request and response validation themselves are the validator's, unchanged: the same
- * compiled schemas and the same errors (errors.ts maps them).
+ * - for an operation whose parameters need no reshaping (primitive values, no JSON content,
+ *   checked at load), the per-request preparation of its request validator: a URL parse, a
+ *   walk over the operation's parameters re-reading their schemas, sets and maps of the
+ *   query's names. Such a request whose query is plain (only declared names, each once and
+ *   not empty, no character the validator checks for encoding) goes straight to the
+ *   validator's compiled schemas for that operation and media type, and a failure is turned
+ *   into its error as the validator turns it; any other request of it goes through the
+ *   validator's whole request stage.
+ * The schemas, the order of the checks and the errors are the validator's (errors.ts maps
+ * them to problem+json).
  */
 
 const require = createRequire(import.meta.url);
@@ -62,6 +70,36 @@ interface Validator {
   requestValidationMiddleware(apiDoc: unknown): RequestHandler;
   responseValidationMiddleware(apiDoc: unknown, serial: number): RequestHandler;
 }
+
+type Compiled = ((data: unknown) => boolean) & { errors?: unknown[] | null };
+interface RequestStage {
+  ajv: { getSchema(key: string): Compiled | undefined; errorsText(errors: unknown[], o: object): string };
+  ajvBody: { getSchema(key: string): Compiled | undefined };
+  middlewareCache: Record<string, unknown>;
+  buildMiddleware(path: string, schema: unknown, contentType: unknown, key: string): unknown;
+  validate(req: Request, res: Response, next: NextFunction): void;
+}
+/** An operation's compiled schemas for one request media type: the validator's own. */
+interface Direct {
+  general: Compiled;
+  body: Compiled;
+}
+/** What a request of an operation without parameters in its path needs. */
+interface Exact {
+  metadata: Omit<Metadata, 'pathParams'>;
+  /** Its query parameters' names, when its requests can skip the validator's preparation. */
+  query?: ReadonlySet<string>;
+  /** By Content-Type as the intake leaves it: none, or exactly application/json. */
+  direct?: { none?: Direct; json?: Direct };
+}
+
+/**
+ * The characters the validator refuses unencoded in a query value (its RESERVED_CHARS) but
+ * '&' and '=', which its split of the query leaves in no value: a query without any of these
+ * passes that check whatever its parameters.
+ */
+const RESERVED_IN_VALUES = /[:/?#[\]@!$'()*+,;]/;
+const PRIMITIVE = new Set(['string', 'integer', 'number', 'boolean']);
 
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
@@ -117,7 +155,12 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
   const context = new OpenApiContext(spec, o.ignorePaths, o.ignoreUndocumented, o.useRequestUrl);
   validator.installPathParams(app, context);
   const metadata = validator.metadataMiddleware(context, responseApiDoc);
-  const request = validator.requestValidationMiddleware(context.apiDoc);
+  // What validator.requestValidationMiddleware() builds, kept at hand for its compiled schemas.
+  const { RequestValidator } = load('middlewares/openapi.request.validator.js') as {
+    RequestValidator: new (apiDoc: unknown, options: unknown) => RequestStage;
+  };
+  const requestStage = new RequestValidator(context.apiDoc, (validator.ajvOpts as { request?: unknown }).request);
+  const request: RequestHandler = (req, res, next) => requestStage.validate(req, res, next);
   const response = o.validateResponses ? validator.responseValidationMiddleware(responseApiDoc, context.serial) : undefined;
 
   for (const [path, item] of Object.entries(spec.apiDoc.paths)) {
@@ -134,7 +177,8 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
   // matched as the app matches them) would find its own route first.
   const settings = { sensitive: app.enabled('case sensitive routing'), strict: app.enabled('strict routing') };
   const matchers = Object.keys(context.expressRouteMap).map((route) => ({ route, regexp: pathToRegexp(route, settings).regexp }));
-  const exact = new Map<string, Omit<Metadata, 'pathParams'>>();
+  const direct = directPlans(requestStage, context.apiDoc);
+  const exact = new Map<string, Exact>();
   for (const route of spec.routes) {
     if (route.pathParams.length > 0 || route.expressRoute.includes(':')) continue;
     if (matchers.find((m) => m.regexp.test(route.expressRoute))?.route !== route.expressRoute) continue;
@@ -143,14 +187,22 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
     const method = route.method.toLowerCase();
     const schema = context.apiDoc.paths[pathKey]?.[method];
     if (!schema) continue;
-    exact.set(`${route.method.toUpperCase()} ${route.expressRoute}`, {
-      expressRoute: route.expressRoute,
-      openApiRoute: methods._openApiRoute,
-      schema,
-      serial: context.serial,
-      ...(responseApiDoc ? { _responseSchema: (responseApiDoc as LoadedSpec['apiDoc']).paths[pathKey]?.[method] } : {}),
+    const upper = route.method.toUpperCase();
+    exact.set(`${upper} ${route.expressRoute}`, {
+      metadata: {
+        expressRoute: route.expressRoute,
+        openApiRoute: methods._openApiRoute,
+        schema,
+        serial: context.serial,
+        ...(responseApiDoc ? { _responseSchema: (responseApiDoc as LoadedSpec['apiDoc']).paths[pathKey]?.[method] } : {}),
+      },
+      ...direct(upper, route.expressRoute, schema as Node),
     });
   }
+
+  const util = load('middlewares/util.js') as unknown as Omit<ErrorHelpers, 'BadRequest'>;
+  const { BadRequest } = load('framework/types.js') as Pick<ErrorHelpers, 'BadRequest'>;
+  const errors: ErrorHelpers = { augmentAjvErrors: util.augmentAjvErrors, ajvErrorsToValidatorError: util.ajvErrorsToValidatorError, BadRequest };
 
   return (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -160,18 +212,102 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
       const found = exact.get(`${req.method} ${q < 0 ? url : url.slice(0, q)}`);
       if (found) {
         const pathParams = {};
-        (req as Request & { openapi: Metadata }).openapi = { ...found, pathParams };
+        (req as Request & { openapi: Metadata }).openapi = { ...found.metadata, pathParams };
         req.params = pathParams;
+        if (!validateDirectly(found, req, q < 0 ? '' : url.slice(q + 1), requestStage, errors)) runNow(request, req, res);
       } else {
         runNow(metadata, req, res);
+        runNow(request, req, res);
       }
-      runNow(request, req, res);
       if (response) runNow(response, req, res);
     } catch (err) {
       return next(err);
     }
     next();
   };
+}
+
+interface ErrorHelpers {
+  augmentAjvErrors(errors: unknown[]): unknown[];
+  ajvErrorsToValidatorError(status: number, errors: unknown[]): { errors: unknown[] };
+  BadRequest: new (o: { path: string; message: string }) => Error & { errors?: unknown[] };
+}
+
+/**
+ * For each operation (method and express route), its query parameters' names and its
+ * compiled schemas per media type, when its requests can skip the validator's preparation:
+ * when that preparation (its parameter mutator) would leave a plain query as it is, because
+ * no parameter has JSON content, an object, array or composed schema, and no body schema
+ * needs a discriminator. Built as the validator builds them on an operation's first request.
+ */
+function directPlans(stage: RequestStage, apiDoc: LoadedSpec['apiDoc']): (method: string, route: string, schema: Node) => Pick<Exact, 'query' | 'direct'> {
+  const { dereferenceParameter, normalizeParameter } = load('middlewares/parsers/util.js') as {
+    dereferenceParameter(apiDoc: unknown, p: unknown): Node;
+    normalizeParameter(ajv: unknown, p: unknown): { name: string; schema: Node | undefined };
+  };
+  const { ContentType } = load('middlewares/util.js') as { ContentType: { fromString(type?: string): { normalize(): string | undefined } } };
+  const discriminators = JSON.stringify(apiDoc).includes('"discriminator"');
+  return (method, route, schema) => {
+    if (discriminators) return {};
+    const query = new Set<string>();
+    for (const p of (schema.parameters as unknown[] | undefined) ?? []) {
+      const parameter = dereferenceParameter(apiDoc, p);
+      const { name, schema: value } = normalizeParameter(stage.ajv, parameter);
+      if (parameter.content !== undefined || !value || value.$ref !== undefined) return {};
+      if (!PRIMITIVE.has(value.type as string) || value.allOf || value.oneOf || value.anyOf) return {};
+      if (parameter.in === 'query') query.add(name);
+      else if (parameter.in !== 'header') return {};
+    }
+    const plan = (contentType: string | undefined): Direct | undefined => {
+      const type = ContentType.fromString(contentType);
+      const key = `${method}-${route}-${type.normalize() ?? 'not_provided'}`;
+      try {
+        stage.middlewareCache[key] ??= stage.buildMiddleware(route, schema, type, key);
+      } catch {
+        // A media type the operation refuses (a body route without one): its requests get
+        // that error from the validator's own stage.
+        return undefined;
+      }
+      const general = stage.ajv.getSchema(key);
+      const body = stage.ajvBody.getSchema(key);
+      return general && body ? { general, body } : undefined;
+    };
+    return { query, direct: { none: plan(undefined), json: plan('application/json') } };
+  };
+}
+
+/**
+ * Validates a request of an operation with a direct plan as the validator's request stage
+ * would, when its query is plain; false when it is not (the validator's stage then runs).
+ * Throws the validator's error for a request its schemas refuse.
+ */
+function validateDirectly(found: Exact, req: Request, rawQuery: string, stage: RequestStage, helpers: ErrorHelpers): boolean {
+  const contentType = req.headers['content-type'];
+  const direct = contentType === undefined ? found.direct?.none : contentType === 'application/json' ? found.direct?.json : undefined;
+  if (!direct || RESERVED_IN_VALUES.test(rawQuery)) return false;
+  const query = req.query as Record<string, unknown>;
+  for (const name in query) {
+    const value = query[name];
+    // Undeclared (or bracketed) names, repeated and empty values: the validator's stage says what they are.
+    if (!found.query!.has(name) || typeof value !== 'string' || value === '') return false;
+  }
+  // The validator's request stage leaves req.query as this property, which its schemas coerce.
+  Object.defineProperty(req, 'query', { writable: true, value: query });
+  const cookies = (req as { cookies?: object }).cookies;
+  const data = {
+    query,
+    headers: req.headers,
+    params: req.params,
+    cookies: cookies ? { ...cookies, ...(req as { signedCookies?: object }).signedCookies } : undefined,
+    body: req.body as unknown,
+  };
+  const valid = direct.general(data);
+  const validBody = direct.body(data);
+  if (valid && validBody) return true;
+  const errors = helpers.augmentAjvErrors([...(direct.general.errors ?? []), ...(direct.body.errors ?? [])]);
+  const error = new helpers.BadRequest({ path: req.path, message: stage.ajv.errorsText(errors, { dataVar: 'request' }) });
+  error.errors = helpers.ajvErrorsToValidatorError(400, errors).errors;
+  throw error;
 }
 
 /**
