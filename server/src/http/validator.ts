@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import { cacheValidatorRouteMatchers } from '../route-cache.js';
+import { parseQueryOnce } from './query.js';
 
 /**
  * express-openapi-validator, composed from its own parts (its spec loader, schema preprocessor,
@@ -25,6 +26,7 @@ import { cacheValidatorRouteMatchers } from '../route-cache.js';
  *   validator's compiled schemas for that operation and media type, and a failure is turned
  *   into its error as the validator turns it; any other request of it goes through the
  *   validator's whole request stage.
+ * - Express's parse of the query string on each read of `req.query` (http/query.ts).
  * The schemas, the order of the checks and the errors are the validator's (errors.ts maps
  * them to problem+json).
  */
@@ -86,7 +88,7 @@ interface Direct {
 }
 /** What a request of an operation without parameters in its path needs. */
 interface Exact {
-  metadata: Omit<Metadata, 'pathParams'>;
+  metadata: Readonly<Metadata>;
   /** Its query parameters' names, when its requests can skip the validator's preparation. */
   query?: ReadonlySet<string>;
   /** By Content-Type as the intake leaves it: none, or exactly application/json. */
@@ -133,10 +135,12 @@ function runNow(stage: RequestHandler, req: Request, res: Response): void {
 /**
  * Loads openapi.yaml as express-openapi-validator does and answers the middleware that
  * validates each request (and, when asked, each response) against it. `app` gets the
- * validator's path parameter handlers, as its first request would have installed them.
+ * validator's path parameter handlers, as its first request would have installed them, and
+ * requests whose query is parsed once (http/query.ts).
  */
 export async function requestValidator(app: Express, options: ValidatorOptions): Promise<RequestHandler> {
   cacheValidatorRouteMatchers();
+  parseQueryOnce(app);
   const { OpenApiValidator: Composed } = load('openapi.validator.js') as { OpenApiValidator: new (o: StockOptions) => Validator };
   const { OpenApiSpecLoader } = load('framework/openapi.spec.loader.js') as { OpenApiSpecLoader: new (o: Record<string, unknown>) => { load(): Promise<LoadedSpec> } };
   const { OpenApiContext } = load('framework/openapi.context.js') as {
@@ -189,13 +193,14 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
     if (!schema) continue;
     const upper = route.method.toUpperCase();
     exact.set(`${upper} ${route.expressRoute}`, {
-      metadata: {
+      metadata: Object.freeze({
         expressRoute: route.expressRoute,
         openApiRoute: methods._openApiRoute,
+        pathParams: Object.freeze({}),
         schema,
         serial: context.serial,
         ...(responseApiDoc ? { _responseSchema: (responseApiDoc as LoadedSpec['apiDoc']).paths[pathKey]?.[method] } : {}),
-      },
+      }),
       ...direct(upper, route.expressRoute, schema as Node),
     });
   }
@@ -211,9 +216,9 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
       const q = url.indexOf('?');
       const found = exact.get(`${req.method} ${q < 0 ? url : url.slice(0, q)}`);
       if (found) {
-        const pathParams = {};
-        (req as Request & { openapi: Metadata }).openapi = { ...found.metadata, pathParams };
-        req.params = pathParams;
+        // One object per operation: the validator's stages only read it (frozen, a write would throw).
+        (req as Request & { openapi: Metadata }).openapi = found.metadata;
+        req.params = {};
         if (!validateDirectly(found, req, q < 0 ? '' : url.slice(q + 1), requestStage, errors)) runNow(request, req, res);
       } else {
         runNow(metadata, req, res);
@@ -291,8 +296,8 @@ function validateDirectly(found: Exact, req: Request, rawQuery: string, stage: R
     // Undeclared (or bracketed) names, repeated and empty values: the validator's stage says what they are.
     if (!found.query!.has(name) || typeof value !== 'string' || value === '') return false;
   }
-  // The validator's request stage leaves req.query as this property, which its schemas coerce.
-  Object.defineProperty(req, 'query', { writable: true, value: query });
+  // The validator's request stage would make req.query an own property holding this object,
+  // which its schemas coerce in place; with parseQueryOnce() every read answers that object.
   const cookies = (req as { cookies?: object }).cookies;
   const data = {
     query,
