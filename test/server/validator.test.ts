@@ -61,7 +61,7 @@ const hotCase: fc.Arbitrary<Case> = fc.oneof(
   query.map((q) => ({ method: 'DELETE', path: `/complete?${q}` })),
   fc.tuple(query, fc.constantFrom(undefined, 'null', '{"s":1}', '[')).map(([q, body]) => ({ method: 'PATCH', path: `/v1/heartbeat?${q}`, body })),
   fc.tuple(fc.constantFrom('', '?bogus=1', '?queue=a'), job).map(([q, j]) => ({ method: 'POST', path: `/enqueue${q}`, body: JSON.stringify(j) })),
-  fc.tuple(fc.constantFrom(undefined, '', 'x'.repeat(300)), job).map(([key, j]) => ({
+  fc.tuple(fc.constantFrom(undefined, '', 'x'.repeat(300)), job).map(([key, j]): Case => ({
     method: 'POST',
     path: '/enqueue',
     body: JSON.stringify(j),
