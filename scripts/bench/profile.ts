@@ -93,6 +93,46 @@ function callerPackageOf(id: number, byNode: Map<number, ProfileNode>, parent: M
   return undefined;
 }
 
+/** Frames of the request validation stage: express-openapi-validator and the server's modules around it. */
+const VALIDATION = /node_modules\/express-openapi-validator\/|\/server\/dist\/(http\/validator|http\/query|route-cache)\.js/;
+/** Frames of what runs around and after it: Express, its router, the rest of the server. */
+const AROUND = /node_modules\/(express|router)\/|\/(server|client|worker)\/dist\//;
+
+/**
+ * Busy time (ms) of the request validation stage within `window`: samples whose nearest frame
+ * of either kind above is the validator's, so that the ajv code, builtins and Node internals it
+ * calls count, and the routes it hands the request to do not.
+ */
+export function validationTime(profile: CpuProfile, window?: [number, number]): number {
+  const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inStage = new Map<number, boolean>();
+  const stageOf = (id: number): boolean => {
+    let hit = inStage.get(id);
+    if (hit !== undefined) return hit;
+    hit = false;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { url } = byNode.get(at)!.callFrame;
+      if (VALIDATION.test(url)) {
+        hit = true;
+        break;
+      }
+      if (AROUND.test(url)) break;
+    }
+    inStage.set(id, hit);
+    return hit;
+  };
+  let ms = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) continue;
+    if (stageOf(profile.samples[i]!)) ms += (profile.timeDeltas[i + 1] ?? 0) / 1000;
+  }
+  return ms;
+}
+
 function packageOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native / V8)';
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
@@ -141,12 +181,15 @@ export async function runProfile(url: string, options: { jobs: number; concurren
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
   const { busy, idle, byFunction, byPackage, byCaller } = selfTimes(profile, window!);
+  const validation = validationTime(profile, window!);
   const rows = (items: SelfTime[], n: number) =>
     items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
   const md = [
     `# relay server${options.against === undefined ? '' : ` of ${options.against}`} CPU profile: ${options.jobs} jobs processed in ${seconds!.toFixed(2)} s (${Math.round(options.jobs / seconds!)} jobs/s), worker concurrency ${options.concurrency}, per-job completion, after a 2 000-job warm-up`,
     '',
     `Profile: ${join(dir, file)}. Samples of the measured phase only (${seconds!.toFixed(2)} s): ${(busy / 1000).toFixed(2)} s busy, ${(idle / 1000).toFixed(2)} s idle; shares are of the busy time.`,
+    '',
+    `Request validation (express-openapi-validator with server/src/http/validator.ts, query.ts and route-cache.ts, and what they call short of Express and the routes): ${validation.toFixed(0)} ms, ${((validation / busy) * 100).toFixed(1)}% of the busy time.`,
     '',
     '## Self time by package',
     '',
