@@ -105,9 +105,9 @@ const PRIMITIVE = new Set(['string', 'integer', 'number', 'boolean']);
 
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
-/** The options the server runs the validator with; `validateSecurity: false`: http/auth.ts checks tokens. */
 type StockOptions = Parameters<typeof OpenApiValidator.middleware>[0];
 
+/** The options the server runs the validator with, composed or as the library installs it. */
 function validatorOptions(options: ValidatorOptions): StockOptions {
   return {
     apiSpec: options.apiSpec,
