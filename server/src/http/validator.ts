@@ -89,6 +89,9 @@ interface Direct {
 /** What a request of an operation without parameters in its path needs. */
 interface Exact {
   metadata: Readonly<Metadata>;
+  method: string;
+  /** Whether query and direct are known: on the operation's first request, when the validator too builds its stage for it. */
+  prepared: boolean;
   /** Its query parameters' names, when its requests can skip the validator's preparation. */
   query?: ReadonlySet<string>;
   /** By Content-Type as the intake leaves it: none, or exactly application/json. */
@@ -201,7 +204,10 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
         serial: context.serial,
         ...(responseApiDoc ? { _responseSchema: (responseApiDoc as LoadedSpec['apiDoc']).paths[pathKey]?.[method] } : {}),
       }),
-      ...direct(upper, route.expressRoute, schema as Node),
+      method: upper,
+      prepared: false,
+      query: undefined,
+      direct: undefined,
     });
   }
 
@@ -216,6 +222,10 @@ export async function requestValidator(app: Express, options: ValidatorOptions):
       const q = url.indexOf('?');
       const found = exact.get(`${req.method} ${q < 0 ? url : url.slice(0, q)}`);
       if (found) {
+        if (!found.prepared) {
+          Object.assign(found, direct(found.method, found.metadata.expressRoute, found.metadata.schema as Node));
+          found.prepared = true;
+        }
         // One object per operation: the validator's stages only read it (frozen, a write would throw).
         (req as Request & { openapi: Metadata }).openapi = found.metadata;
         req.params = {};
