@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation [--runs N] [--quick]
  * npm run bench:ab -- --against <git ref> [--this <git ref>] [--runs N] [--quick]
  * [--only latency]: the latency phase alone (to chase a latency figure with more runs in the time).
  *
@@ -25,6 +25,8 @@
  * `metrics` measures a cost rather than a gain: "on" serves /metrics, counts every job and
  * times every request, and is scraped every 5 s as Prometheus would; "off" runs without them
  * (issue 13: the cost stays under 5 % of throughput).
+ * `cheap-validation`: the OpenAPI validator composed into one layer with pre-resolved routes
+ * (server/src/http/validator.ts, "on") against the library's own middleware() (issue 16 item 3).
  * `processes`: `--processes 2` ("on", two server processes on one port) against one ("off")
  * (issue 16 item 4); server CPU then counts both processes.
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
@@ -50,8 +52,8 @@ const against = flag('--against');
 const thisRef = flag('--this');
 const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
 const clientSide = optimisation === 'idempotency-keys';
-if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics', 'processes'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes | --against <git ref> [--runs N] [--quick]');
+if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics', 'processes', 'cheap-validation'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation | --against <git ref> [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');

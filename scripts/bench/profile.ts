@@ -39,8 +39,13 @@ export interface SelfTime {
  * the relay packages), over the samples taken within `window` (µs, CLOCK_MONOTONIC: the clock
  * of both V8's profile timestamps and process.hrtime). Shares are of the busy time: idle apart.
  */
-export function selfTimes(profile: CpuProfile, window?: [number, number]): { busy: number; idle: number; byFunction: SelfTime[]; byPackage: SelfTime[] } {
+export function selfTimes(
+  profile: CpuProfile,
+  window?: [number, number],
+): { busy: number; idle: number; byFunction: SelfTime[]; byPackage: SelfTime[]; byCaller: SelfTime[] } {
   const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const perNode = new Map<number, number>();
   // Sample i was taken at startTime + sum(timeDeltas[0..i]); it stands for the interval until
   // the next sample.
@@ -53,6 +58,7 @@ export function selfTimes(profile: CpuProfile, window?: [number, number]): { bus
   }
   const fn = new Map<string, number>();
   const pkg = new Map<string, number>();
+  const caller = new Map<string, number>();
   let busy = 0;
   let idle = 0;
   for (const [id, ms] of perNode) {
@@ -67,9 +73,64 @@ export function selfTimes(profile: CpuProfile, window?: [number, number]): { bus
     fn.set(name, (fn.get(name) ?? 0) + ms);
     const p = packageOf(url, functionName);
     pkg.set(p, (pkg.get(p) ?? 0) + ms);
+    const c = callerPackageOf(id, byNode, parent) ?? p;
+    caller.set(c, (caller.get(c) ?? 0) + ms);
   }
   const sorted = (m: Map<string, number>) => [...m].map(([name, ms]) => ({ name, ms, share: ms / busy })).sort((a, b) => b.ms - a.ms);
-  return { busy, idle, byFunction: sorted(fn), byPackage: sorted(pkg) };
+  return { busy, idle, byFunction: sorted(fn), byPackage: sorted(pkg), byCaller: sorted(caller) };
+}
+
+/**
+ * The nearest package on the stack, from the sample's frame up: a package's share then counts
+ * the V8 builtins, natives and Node internals it calls (a RegExp, url.parse, a Map), which
+ * self time leaves under "(native / V8)" and "node:*".
+ */
+function callerPackageOf(id: number, byNode: Map<number, ProfileNode>, parent: Map<number, number>): string | undefined {
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+    const { url } = byNode.get(at)!.callFrame;
+    if (/node_modules\/|\/(server|client|worker)\/dist\//.test(url)) return packageOf(url, '');
+  }
+  return undefined;
+}
+
+/** Frames of the request validation stage: express-openapi-validator and the server's modules around it. */
+const VALIDATION = /node_modules\/express-openapi-validator\/|\/server\/dist\/(http\/validator|http\/query|route-cache)\.js/;
+/** Frames of what runs around and after it: Express, its router, the rest of the server. */
+const AROUND = /node_modules\/(express|router)\/|\/(server|client|worker)\/dist\//;
+
+/**
+ * Busy time (ms) of the request validation stage within `window`: samples whose nearest frame
+ * of either kind above is the validator's, so that the ajv code, builtins and Node internals it
+ * calls count, and the routes it hands the request to do not.
+ */
+export function validationTime(profile: CpuProfile, window?: [number, number]): number {
+  const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inStage = new Map<number, boolean>();
+  const stageOf = (id: number): boolean => {
+    let hit = inStage.get(id);
+    if (hit !== undefined) return hit;
+    hit = false;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { url } = byNode.get(at)!.callFrame;
+      if (VALIDATION.test(url)) {
+        hit = true;
+        break;
+      }
+      if (AROUND.test(url)) break;
+    }
+    inStage.set(id, hit);
+    return hit;
+  };
+  let ms = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) continue;
+    if (stageOf(profile.samples[i]!)) ms += (profile.timeDeltas[i + 1] ?? 0) / 1000;
+  }
+  return ms;
 }
 
 function packageOf(url: string, functionName: string): string {
@@ -119,7 +180,8 @@ export async function runProfile(url: string, options: { jobs: number; concurren
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-  const { busy, idle, byFunction, byPackage } = selfTimes(profile, window!);
+  const { busy, idle, byFunction, byPackage, byCaller } = selfTimes(profile, window!);
+  const validation = validationTime(profile, window!);
   const rows = (items: SelfTime[], n: number) =>
     items.slice(0, n).map((s) => `| ${s.name.replaceAll('|', '\\|')} | ${s.ms.toFixed(0)} | ${(s.share * 100).toFixed(1)}% |`);
   const md = [
@@ -127,11 +189,19 @@ export async function runProfile(url: string, options: { jobs: number; concurren
     '',
     `Profile: ${join(dir, file)}. Samples of the measured phase only (${seconds!.toFixed(2)} s): ${(busy / 1000).toFixed(2)} s busy, ${(idle / 1000).toFixed(2)} s idle; shares are of the busy time.`,
     '',
+    `Request validation (express-openapi-validator with server/src/http/validator.ts, query.ts and route-cache.ts, and what they call short of Express and the routes): ${validation.toFixed(0)} ms, ${((validation / busy) * 100).toFixed(1)}% of the busy time.`,
+    '',
     '## Self time by package',
     '',
     '| package | ms | share |',
     '|---|---|---|',
     ...rows(byPackage, 25),
+    '',
+    '## Time by package, with the natives and Node internals it calls',
+    '',
+    '| package | ms | share |',
+    '|---|---|---|',
+    ...rows(byCaller, 25),
     '',
     '## Self time by function (top 40)',
     '',

@@ -1,5 +1,4 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
 import type { Logger } from 'pino';
 import type { RequestLimits } from './config.js';
 import { RouteNotFoundError, toProblem, toRelayError } from './errors.js';
@@ -10,8 +9,8 @@ import { intake } from './http/intake.js';
 import { dashboard } from './http/ui.js';
 import { serveMetrics } from './http/metrics-route.js';
 import { requestLog } from './http/request-log.js';
+import { requestValidator, stockRequestValidator } from './http/validator.js';
 import { originGuard, type OriginGuardOptions } from './http/origin-guard.js';
-import { cacheValidatorRouteMatchers } from './route-cache.js';
 import { routes } from './routes.js';
 import type { Idempotency } from './idempotency.js';
 import type { LongPoll } from './long-poll.js';
@@ -39,6 +38,8 @@ export interface AppOptions {
   ui?: { readOnly: boolean };
   /** Serves GET /metrics and times each request; undefined: metrics are off. */
   metrics?: Metrics;
+  /** The OpenAPI validator's own middleware() instead of http/validator.ts (the bench's A/B only). */
+  stockValidator?: boolean;
 }
 
 function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -55,7 +56,7 @@ const notFound: RequestHandler = (req) => {
   throw new RouteNotFoundError(`no such path in the relay API: ${req.method} ${req.path}`);
 };
 
-export function createApp(options: AppOptions): Express {
+export async function createApp(options: AppOptions): Promise<Express> {
   const { store, logger, limits } = options;
   const app = express();
   app.disable('x-powered-by');
@@ -65,7 +66,6 @@ export function createApp(options: AppOptions): Express {
   // without going through the checks the intake makes for that operation.
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
-  cacheValidatorRouteMatchers();
   const path = specPath();
   const contract = Contract.load(path);
 
@@ -87,19 +87,8 @@ export function createApp(options: AppOptions): Express {
       maxKeyBytes: limits.maxKeyBytes,
     }),
   );
-  app.use(
-    OpenApiValidator.middleware({
-      apiSpec: path,
-      // allErrors off: the validator stops at the first problem, so a large bad request costs
-      // no more than a good one (with every error collected, cost and answer grew with it).
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false, allErrors: false },
-      validateResponses: limits.validateResponses ? { allErrors: true } : false,
-      validateFormats: true,
-      // http/auth.ts checks tokens and roles, before the body is read; the validator would
-      // only refuse every secured operation for want of a handler.
-      validateSecurity: false,
-    }),
-  );
+  const validation = { apiSpec: path, validateResponses: limits.validateResponses };
+  app.use(options.stockValidator ? stockRequestValidator(validation) : await requestValidator(app, validation));
   if (options.metrics) serveMetrics(app, options.metrics);
   routes(app, {
     store,

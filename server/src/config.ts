@@ -92,7 +92,7 @@ const CONTRACT_MAX_BATCH = 10_000;
  * The optimisations a bench may turn off to measure what each one is worth; and `metrics`,
  * whose cost is measured the same way.
  */
-export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing', 'metrics'] as const;
+export const OPTIMISATIONS = ['hand-off', 'known-empty', 'coalescing', 'metrics', 'cheap-validation'] as const;
 export type Optimisation = (typeof OPTIMISATIONS)[number];
 
 function disabledOptimisations(value: string | undefined): ReadonlySet<Optimisation> {

@@ -87,7 +87,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
   const operations = new Operations(db, { onAvailable: announce, failedRetentionSeconds: config.failedRetentionSeconds, events });
   const unlisten = shared ? await db.listen(JOBS_CHANNEL, (payload) => notifier.received(payload)) : async () => undefined;
   const connections = new ConnectionCap(config.maxHttpConnections);
-  const app = createApp({
+  const app = await createApp({
     store,
     operations,
     longPoll,
@@ -100,6 +100,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Relay
     tokens: config.authTokens,
     ui: config.ui ? { readOnly: config.uiReadOnly } : undefined,
     metrics,
+    stockValidator: config.disabled.has('cheap-validation'),
   });
   if (config.authTokens.length === 0 && !isLoopbackAddress(config.host)) {
     logger.warn({ host: config.host }, `no auth tokens (--auth-tokens) while listening on ${config.host}: anyone who reaches this address may call every operation`);

@@ -128,8 +128,9 @@ export function intake(options: IntakeOptions): RequestHandler {
       if (contract.hasPath(req.path)) throw new MethodNotAllowedError(`${req.method} is not a method of ${req.path}`);
       throw new RouteNotFoundError(`no such path in the relay API: ${req.method} ${req.path}`);
     }
-    checkNumericQuery(req.query as Record<string, unknown>, facts);
-    checkQueryKeys(req.query as Record<string, unknown>, facts.keys, maxKeyBytes);
+    const query = req.query as Record<string, unknown>;
+    checkNumericQuery(query, facts);
+    checkQueryKeys(query, facts.keys, maxKeyBytes);
     if (!facts.takesBody) {
       req.body = undefined;
       // Ignored like the body: the validator would keep a compiled schema per Content-Type string.
