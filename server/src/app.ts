@@ -110,6 +110,7 @@ export function createApp(options: AppOptions): Express {
     idempotency: options.idempotency,
     contract: { yaml: contract.text, document: contract.document },
     events: options.metrics,
+    logger,
   });
   app.use(notFound);
   app.use(errorHandler(logger));
