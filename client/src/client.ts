@@ -9,7 +9,7 @@ import { defaultTimeoutMs, resolveRetry, send, type FetchResult, type RequestOpt
 import type { paths } from './schema.js';
 import { RelayError } from './errors.js';
 import type {
-  CompleteBatchResult, FailResult, FailedJob, Health, Job, JobDetails, JobPage, JobRef, JobStatus, NewJob, PurgeFailedResult,
+  CompleteBatchResult, Delivery, FailResult, SettleAndNextResult, FailedJob, Health, Job, JobDetails, JobPage, JobRef, JobStatus, NewJob, PurgeFailedResult,
   QueueSummary, QueueThroughput, RescheduleJob, RetryFailedResult, RunAtInput, Whoami,
 } from './types.js';
 
@@ -67,6 +67,22 @@ export interface NextOptions extends RequestOptions {
   /** Seconds the server may hold the request until a job is available (long poll), 0..60. */
   wait?: number;
 }
+
+/** A delivery to fail in `settleAndNext`: why, and when it may run again (default the server's backoff). */
+export interface DeliveryFailure extends Delivery {
+  error?: string;
+  retryIn?: number;
+}
+
+export interface SettleAndNextOptions extends NextOptions {
+  /** Deliveries to complete, each with its `run_id`. */
+  complete?: readonly Delivery[];
+  /** Deliveries to fail, each with its `run_id`. */
+  fail?: readonly DeliveryFailure[];
+}
+
+/** The most deliveries one `POST /v1/next` settles (openapi.yaml: maxItems). */
+export const MAX_SETTLEMENTS = 1000;
 
 export interface HeartbeatOptions<S> extends RequestOptions {
   /** Present (`null` included): replaces the stored state. Absent or undefined: the state is kept. */
@@ -309,6 +325,34 @@ export class RelayClient<P = unknown, S = unknown> {
     const waitMs = (options.wait ?? 0) * 1000;
     const jobs = await this.#call('get', '/v1/next', { params: { query } }, options, { extraMs: waitMs });
     return (jobs ?? []) as Job<P, S>[];
+  }
+
+  /**
+   * Settles finished deliveries and leases the next jobs in one request (`POST /v1/next`):
+   * completes `complete` and fails `fail` (completions first) in one transaction, then leases
+   * up to `numJobs` (0: none) as `next` does, waiting up to `wait`. Each delivery comes back in
+   * one list of `settled`: `completed`, `failed` (with its outcome) or `not_found` (the job no
+   * longer has that delivery; nothing changed for it). A RangeError, before any request, for
+   * more than 1000 deliveries. Safe to resend: every delivery names its run_id, so a retry after
+   * a lost answer settles nothing twice; a delivery it then finds `not_found` was most likely
+   * settled by the lost attempt (watch `retry.onRetry`'s `uncertain`). An error means nothing
+   * was settled, unless an attempt's answer was lost.
+   */
+  async settleAndNext(queue: string, options: SettleAndNextOptions = {}): Promise<SettleAndNextResult<P, S>> {
+    const complete = options.complete ?? [];
+    const fail = options.fail ?? [];
+    const count = complete.length + fail.length;
+    if (count > MAX_SETTLEMENTS) throw new RangeError(`settleAndNext settles at most ${MAX_SETTLEMENTS} deliveries per request, got ${count}`);
+    const delivery = ({ queue, job_id, run_id }: Delivery) => ({ queue, job_id, run_id });
+    const failure = (f: DeliveryFailure) => {
+      const reason = { ...(f.error === undefined ? {} : { error: f.error }), ...(f.retryIn === undefined ? {} : { retry_in: f.retryIn }) };
+      return { ...delivery(f), fail: reason };
+    };
+    const body = count === 0 ? {} : json([...complete.map(delivery), ...fail.map(failure)]);
+    const query = { queue, num_jobs: options.numJobs, wait: options.wait };
+    const waitMs = (options.wait ?? 0) * 1000;
+    const result = await this.#call('post', '/v1/next', { params: { query }, ...body }, options, { extraMs: waitMs, idempotent: true });
+    return result as SettleAndNextResult<P, S>;
   }
 
   /** Renews a job's lease; with `state` present (even null) also replaces its stored state. */

@@ -63,7 +63,36 @@ export interface paths {
          */
         get: operations["next"];
         put?: never;
-        post?: never;
+        /**
+         * Settle finished deliveries, then lease the next jobs of a queue
+         * @description One request instead of a `complete` (or `fail`) and a `next`: a worker that finished
+         *     jobs sends their deliveries in the body and asks for the next jobs in the same request.
+         *
+         *     First the settlements, all in one transaction: each delivery in the body is completed
+         *     (removed) as by `POST /v1/complete/batch`, or, when it has `fail`, failed as by
+         *     `POST /v1/fail` with that body (one retry counted; back to its queue or to the failed
+         *     jobs). Completions are applied before failures, each in the order of the body. A delivery
+         *     that the job no longer has (completed or failed already, its lease expired, or delivered
+         *     again since) changes nothing and is listed in `settled.not_found`, never a 404 for the
+         *     request. Every item names its `run_id`, so settling a delivery twice has no second effect:
+         *     the request may be sent again after a lost answer, and a delivery then found
+         *     `not_found` was most likely settled by the first attempt.
+         *
+         *     Then the lease, exactly as `GET /v1/next` with the same `queue`, `num_jobs` and `wait`
+         *     (`num_jobs` 0: settle only). The settlements are committed before it starts and stay
+         *     applied whatever comes after: a long poll that waits, a client that goes away.
+         *
+         *     The answer: 200 with the jobs leased (`jobs`, empty when none; never a 204) and each
+         *     delivery's outcome (`settled`). An error answer means that no settlement was applied
+         *     (a bad request, a token refused, the database refusing or failing during the
+         *     settlements: they are rolled back together). Once they are committed the answer is a 200
+         *     with their outcomes: a lease that fails after them (the database unavailable, too many
+         *     waiting polls) leases nothing and answers `jobs: []`, so that the outcomes are never lost
+         *     to an error. Only an answer that never arrived (connection lost, timeout) leaves them
+         *     uncertain. No `Idempotency-Key`: the settlements are idempotent by their `run_id`, and
+         *     a lease is never replayed.
+         */
+        post: operations["settleAndNext"];
         delete?: never;
         options?: never;
         head?: never;
@@ -753,6 +782,48 @@ export interface components {
             completed: components["schemas"]["JobRef"][];
             not_found: components["schemas"]["JobRef"][];
         };
+        /** @description One delivery of a job, as `next` handed it out. */
+        Delivery: {
+            queue: components["schemas"]["QueueName"];
+            job_id: components["schemas"]["JobId"];
+            run_id: components["schemas"]["RunId"];
+        };
+        /** @description A delivery to complete, or, with `fail`, to fail. */
+        Settlement: {
+            queue: components["schemas"]["QueueName"];
+            job_id: components["schemas"]["JobId"];
+            run_id: components["schemas"]["RunId"];
+            fail?: components["schemas"]["FailRequest"];
+        };
+        /** @description A delivery failed, with what `POST /v1/fail` answers for it. */
+        FailedDelivery: {
+            queue: components["schemas"]["QueueName"];
+            job_id: components["schemas"]["JobId"];
+            run_id: components["schemas"]["RunId"];
+            /**
+             * @description `retrying`: back in its queue; `failed`: moved to the failed jobs.
+             * @enum {string}
+             */
+            outcome: "retrying" | "failed";
+            /**
+             * Format: date-time
+             * @description When a retrying job may run again.
+             */
+            run_at?: string;
+        };
+        SettleAndNextResult: {
+            /** @description The leased jobs, oldest `run_at` first, as `GET /v1/next` answers them; empty when none. */
+            jobs: components["schemas"]["Job"][];
+            /** @description Each delivery of the body in exactly one list, in the order of the body. */
+            settled: {
+                /** @description The deliveries completed (their jobs removed). */
+                completed: components["schemas"]["Delivery"][];
+                /** @description The deliveries failed. */
+                failed: components["schemas"]["FailedDelivery"][];
+                /** @description The deliveries that their jobs no longer had; nothing changed for them. */
+                not_found: components["schemas"]["Delivery"][];
+            };
+        };
         FailRequest: {
             /**
              * @description Why the job failed; kept as the reason when it moves to the failed jobs.
@@ -1372,6 +1443,105 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    settleAndNext: {
+        parameters: {
+            query: {
+                /** @description The queue's name. */
+                queue: components["parameters"]["QueueQuery"];
+                /**
+                 * @description How many jobs to lease at the most. The server answers at most its own maximum
+                 *     (`--max-num-jobs`, default 1000) whatever this asks for, so a client may ask for as
+                 *     many as it has free workers. 0 asks for none: a 204 at once.
+                 */
+                num_jobs?: components["parameters"]["NumJobs"];
+                /** @description Seconds to hold the request until a job is available (long poll); 0 answers at once. */
+                wait?: components["parameters"]["Wait"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The deliveries to settle; no body (or `[]`) settles nothing. */
+        requestBody?: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "queue": "mail",
+                 *         "job_id": "invoice-1042",
+                 *         "run_id": "981"
+                 *       },
+                 *       {
+                 *         "queue": "mail",
+                 *         "job_id": "invoice-1043",
+                 *         "run_id": "982",
+                 *         "fail": {
+                 *           "error": "SMTP 451: try again later",
+                 *           "retry_in": 30
+                 *         }
+                 *       }
+                 *     ]
+                 */
+                "application/json": components["schemas"]["Settlement"][];
+            };
+        };
+        responses: {
+            /** @description The settlements' outcomes and the jobs leased. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "jobs": [
+                     *         {
+                     *           "id": "invoice-1044",
+                     *           "queue": "mail",
+                     *           "timeout": 30,
+                     *           "max_retries": 3,
+                     *           "payload": {
+                     *             "to": "ada@example.com"
+                     *           },
+                     *           "run_at": "2026-11-28T16:00:00Z",
+                     *           "attempt": 1,
+                     *           "run_id": "983"
+                     *         }
+                     *       ],
+                     *       "settled": {
+                     *         "completed": [
+                     *           {
+                     *             "queue": "mail",
+                     *             "job_id": "invoice-1042",
+                     *             "run_id": "981"
+                     *           }
+                     *         ],
+                     *         "failed": [
+                     *           {
+                     *             "queue": "mail",
+                     *             "job_id": "invoice-1043",
+                     *             "run_id": "982",
+                     *             "outcome": "retrying",
+                     *             "run_at": "2026-11-28T16:30:30Z"
+                     *           }
+                     *         ],
+                     *         "not_found": []
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SettleAndNextResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -16,6 +16,21 @@ export type JobRef = Schemas['JobRef'];
 /** What `completeBatch` answers: which jobs were completed and which were not found. */
 export type CompleteBatchResult = Schemas['CompleteBatchResult'];
 
+/** One delivery of a job (`queue`, `job_id` and its `run_id`), as `settleAndNext` settles it. */
+export type Delivery = Schemas['Delivery'];
+
+/** A delivery `settleAndNext` failed, with what `fail` answers for it. */
+export type FailedDelivery = Schemas['FailedDelivery'];
+
+/** What `settleAndNext` answers for the deliveries it settled: each in one list. */
+export type Settled = Schemas['SettleAndNextResult']['settled'];
+
+/** What `settleAndNext` answers: the settlements' outcomes and the jobs leased. */
+export interface SettleAndNextResult<P = unknown, S = unknown> {
+  jobs: Job<P, S>[];
+  settled: Settled;
+}
+
 /** What `whoami` answers: the token's role, null when the server has no tokens. */
 export type Whoami = Schemas['Whoami'];
 

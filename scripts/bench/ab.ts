@@ -1,5 +1,5 @@
 /**
- * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation [--runs N] [--quick]
+ * npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation|settle-on-poll [--runs N] [--quick]
  * npm run bench:ab -- --against <git ref> [--this <git ref>] [--runs N] [--quick]
  * [--only latency]: the latency phase alone (to chase a latency figure with more runs in the time).
  *
@@ -27,6 +27,9 @@
  * (issue 13: the cost stays under 5 % of throughput).
  * `cheap-validation`: the OpenAPI validator composed into one layer with pre-resolved routes
  * (server/src/http/validator.ts, "on") against the library's own middleware() (issue 16 item 3).
+ * `settle-on-poll` is the worker's (issue 16 item 1): "on" carries completions on the next poll
+ * (`POST /v1/next`, the worker's default), "off" sends them on their own; it adds a phase,
+ * complete each at concurrency 8 (no prefetch).
  * `processes`: `--processes 2` ("on", two server processes on one port) against one ("off")
  * (issue 16 item 4); server CPU then counts both processes.
  * Output: medians (min–max) on stdout, bench-results/ab-<optimisation>-<timestamp>.json and
@@ -51,9 +54,10 @@ const flag = (name: string) => {
 const against = flag('--against');
 const thisRef = flag('--this');
 const optimisation = against ? `against-${against}` : (flag('--optimisation') ?? '');
-const clientSide = optimisation === 'idempotency-keys';
-if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics', 'processes', 'cheap-validation'].includes(optimisation)) {
-  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation | --against <git ref> [--runs N] [--quick]');
+const settleOnPoll = optimisation === 'settle-on-poll';
+const clientSide = optimisation === 'idempotency-keys' || settleOnPoll;
+if (!against && !['hand-off', 'known-empty', 'coalescing', 'idempotency-keys', 'metrics', 'processes', 'cheap-validation', 'settle-on-poll'].includes(optimisation)) {
+  console.error('usage: npm run bench:ab -- --optimisation hand-off|known-empty|coalescing|idempotency-keys|metrics|processes|cheap-validation|settle-on-poll | --against <git ref> [--runs N] [--quick]');
   process.exit(2);
 }
 const quick = args.includes('--quick');
@@ -103,6 +107,9 @@ interface Sample {
   completionCpuMsPerJob: number;
   enqueuePerSecond: number;
   completePerSecond: number;
+  /** settle-on-poll only (else NaN): complete each at concurrency 8. */
+  completionC8RequestsPerJob: number;
+  completeC8PerSecond: number;
 }
 const samples: Record<Variant, Sample[]> = { on: [], off: [] };
 
@@ -111,7 +118,10 @@ async function measure(variant: Variant): Promise<Sample> {
     optimisation === 'processes' ? { RELAY_PROCESSES: variant === 'on' ? '2' : '1' }
     : variant === 'off' && !clientSide && !against ? { RELAY_BENCH_DISABLE: optimisation }
     : {};
-  const relayOptions = { idempotencyKeys: against ? false : !(clientSide && variant === 'off') };
+  const relayOptions = {
+    idempotencyKeys: against ? false : !(optimisation === 'idempotency-keys' && variant === 'off'),
+    ...(settleOnPoll ? { settleOnPoll: variant === 'on' } : {}),
+  };
   const { db, dbName, url: databaseUrl, root } = variant === 'on' ? onSide : offSide;
   /** A phase on a fresh server; xacts: the transactions the server ran meanwhile (read once its backends are gone). */
   const run = async <T>(phase: (relay: Relay) => Promise<T>, prepare?: () => Promise<void>): Promise<{ result: T; xacts: number; requests: number; cpuSeconds: number }> => {
@@ -148,7 +158,12 @@ async function measure(variant: Variant): Promise<Sample> {
         (relay) => relay.process('ab', jobs, { concurrency: 50, prefetch: 50, completionWindowMs: 0 }),
         () => preload(db, 'ab', jobs),
       );
+  const c8 = settleOnPoll && !only
+    ? await run((relay) => relay.process('ab', jobs, { concurrency: 8, completionWindowMs: 0 }), () => preload(db, 'ab', jobs))
+    : undefined;
   return {
+    completionC8RequestsPerJob: c8 ? c8.requests / c8.result.jobs : NaN,
+    completeC8PerSecond: c8 ? c8.result.jobs / c8.result.seconds : NaN,
     p50: stats.p50,
     p99: stats.p99,
     statementsPerJob: latency.xacts / latency.result.jobs,
@@ -166,14 +181,14 @@ for (let i = 0; i < runs; i++) {
   for (const variant of order) {
     const s = await measure(variant);
     samples[variant].push(s);
-    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s, server CPU ${s.enqueueCpuMsPerJob.toFixed(3)} / ${s.completionCpuMsPerJob.toFixed(3)} ms per job`);
+    console.log(`run ${i + 1} ${optimisation} ${variant}: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.statementsPerJob.toFixed(2)} statements/job, ${s.requestsPerJob.toFixed(2)} requests/job, ${s.completionRequestsPerJob.toFixed(2)} requests/job c50, enqueue ${s.enqueuePerSecond.toFixed(0)}/s, complete c50 ${s.completePerSecond.toFixed(0)}/s, server CPU ${s.enqueueCpuMsPerJob.toFixed(3)} / ${s.completionCpuMsPerJob.toFixed(3)} ms per job${settleOnPoll ? `, c8 ${s.completionC8RequestsPerJob.toFixed(2)} requests/job ${s.completeC8PerSecond.toFixed(0)}/s` : ''}`);
   }
 }
 await onSide.db.end();
 if (offSide !== onSide) await offSide.db.end();
 await admin.end();
 
-const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond', 'enqueueCpuMsPerJob', 'completionCpuMsPerJob'] as const;
+const keys = ['p50', 'p99', 'statementsPerJob', 'requestsPerJob', 'completionRequestsPerJob', 'enqueuePerSecond', 'completePerSecond', 'enqueueCpuMsPerJob', 'completionCpuMsPerJob', 'completionC8RequestsPerJob', 'completeC8PerSecond'] as const;
 const summary = Object.fromEntries(
   (['on', 'off'] as const).map((v) => [
     v,
@@ -199,6 +214,12 @@ const rows: Array<[string, (typeof keys)[number], number]> = [
   // latency also measure how much of the host the bench got.
   ['server CPU ms per job, enqueue single', 'enqueueCpuMsPerJob', 3],
   ['server CPU ms per job, complete each c50 (with its next)', 'completionCpuMsPerJob', 3],
+  ...(settleOnPoll
+    ? ([
+        ['HTTP requests per job (complete each, c8)', 'completionC8RequestsPerJob', 2],
+        ['complete each, c8, jobs/s', 'completeC8PerSecond', 0],
+      ] as Array<[string, (typeof keys)[number], number]>)
+    : []),
 ];
 const md = [
   `# A/B: ${optimisation} (${when}, commit ${commit}, ${runs} run(s), medians (min–max))`,

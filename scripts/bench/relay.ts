@@ -73,6 +73,8 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 export interface RelayOptions {
   /** Whether clients send an Idempotency-Key with each write (the client's default: true). */
   idempotencyKeys?: boolean;
+  /** The workers' settleOnPoll (default: the worker's, true). */
+  settleOnPoll?: boolean;
 }
 
 export class Relay {
@@ -101,6 +103,10 @@ export class Relay {
   client<P = unknown>(): RelayClient<P> {
     // The Node transport the Worker uses too: Node's built-in fetch costs more CPU per request.
     return new RelayClient<P>({ baseUrl: this.baseUrl, retry: false, idempotencyKeys: this.options.idempotencyKeys, ...this.transport() });
+  }
+
+  private settleOnPoll(): { settleOnPoll?: boolean } {
+    return this.options.settleOnPoll === undefined ? {} : { settleOnPoll: this.options.settleOnPoll };
   }
 
   /** The client a worker makes for itself from baseUrl (retries on), with the keys as configured. */
@@ -138,7 +144,7 @@ export class Relay {
    */
   async process(queue: string, n: number, options: WorkerRunOptions): Promise<ProcessRun> {
     const worker = new CountingWorker<{ i: number }>(
-      { client: this.workerClient<{ i: number }>(), queue, concurrency: options.concurrency, prefetch: options.prefetch ?? 0, completionBatchWindowMs: options.completionWindowMs ?? 0 },
+      { client: this.workerClient<{ i: number }>(), queue, concurrency: options.concurrency, prefetch: options.prefetch ?? 0, completionBatchWindowMs: options.completionWindowMs ?? 0, ...this.settleOnPoll() },
       n,
       undefined,
       options.heartbeat,
@@ -163,7 +169,7 @@ export class Relay {
     const n = Math.round(rate * seconds);
     const samples: number[] = [];
     const worker = new CountingWorker<{ t: number }>(
-      { client: this.workerClient<{ t: number }>(), queue, concurrency: options.concurrency, ...(options.completionWindowMs === undefined ? {} : { completionBatchWindowMs: options.completionWindowMs }) },
+      { client: this.workerClient<{ t: number }>(), queue, concurrency: options.concurrency, ...(options.completionWindowMs === undefined ? {} : { completionBatchWindowMs: options.completionWindowMs }), ...this.settleOnPoll() },
       n,
       (job) => samples.push(performance.now() - job.payload.t),
     );

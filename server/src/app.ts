@@ -99,6 +99,7 @@ export async function createApp(options: AppOptions): Promise<Express> {
     idempotency: options.idempotency,
     contract: { yaml: contract.text, document: contract.document },
     events: options.metrics,
+    logger,
   });
   app.use(notFound);
   app.use(errorHandler(logger));

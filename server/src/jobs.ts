@@ -14,6 +14,11 @@ export type JobRef = Schemas['JobRef'];
 export type CompleteBatchResult = Schemas['CompleteBatchResult'];
 export type FailRequest = Schemas['FailRequest'];
 export type FailResult = Schemas['FailResult'];
+/** A delivery to complete, or (with `fail`) to fail, as `POST /v1/next` takes it. */
+export type Settlement = Schemas['Settlement'];
+export type Delivery = Schemas['Delivery'];
+/** What the settlements of a `POST /v1/next` came to. */
+export type Settled = Schemas['SettleAndNextResult']['settled'];
 export type FailedJob = Schemas['FailedJob'];
 export type Health = Schemas['Health'];
 export type JobStatus = Schemas['JobStatus'];

@@ -11,6 +11,8 @@ import type { JobEvents } from './job-events.js';
 import type { LeasedJob, StateUpdate } from './jobs.js';
 import type { LongPoll } from './long-poll.js';
 import type { Operations } from './operations.js';
+import type { Logger } from './logger.js';
+import { settleThenLease } from './settle-and-next.js';
 import type { Store } from './store.js';
 
 /*
@@ -55,15 +57,15 @@ function disconnected(req: Pick<Request, 'socket'>, res: Response): AbortSignal 
 }
 
 /**
- * Sends leased jobs; when the answer cannot be built, or the connection fails before its last
+ * Sends leased jobs (in `body`, the jobs themselves by default); when the answer cannot be built, or the connection fails before its last
  * byte left this process, the jobs go back to their queue at once instead of staying leased to
  * nobody and burning a retry. (Bytes the kernel took are out of reach: a client that dies
  * after that gets its jobs back when the lease expires.)
  */
-function deliver(res: Response, longPoll: LongPoll, jobs: LeasedJob[]): void {
+function deliver(res: Response, longPoll: LongPoll, jobs: LeasedJob[], body: unknown = jobs): void {
   const release = () => void longPoll.release(jobs).catch(() => undefined);
   try {
-    res.status(200).json(jobs);
+    res.status(200).json(body);
   } catch (err) {
     release();
     throw err;
@@ -91,6 +93,8 @@ export interface RouteDeps {
   limits: RequestLimits;
   /** Told of the jobs each `next` hands out (metrics). */
   events?: Pick<JobEvents, 'delivered'>;
+  /** Where a lease that failed after its request's settlements were committed is reported (it answers no jobs instead). */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -110,6 +114,23 @@ export function routes(app: Express, deps: RouteDeps): void {
     if (left.length > 0) await longPoll.release(left);
     deliver(res, longPoll, fits);
     deps.events?.delivered(fits);
+  });
+
+  app.post<ParamsDictionary, unknown, Body<'settleAndNext'>, Query<'settleAndNext'>>('/v1/next', async (req, res) => {
+    const { queue, num_jobs, wait } = req.query;
+    // Before the settlements: a client that leaves while they run must still end the long poll.
+    const gone = disconnected(req, res);
+    const limit = Math.min(num_jobs ?? 1, limits.maxNumJobs);
+    const lease = async () => {
+      const jobs = limit === 0 ? [] : await longPoll.next(queue, limit, wait ?? 0, gone);
+      const { fits, left } = fitAnswer(jobs, limits.maxResponse);
+      if (left.length > 0) await longPoll.release(left);
+      return fits;
+    };
+    const onLeaseError = (err: unknown) => deps.logger?.warn({ err, queue }, 'lease failed after its settlements were committed: answered with no jobs');
+    const { jobs, settled } = await settleThenLease(store, req.body ?? [], lease, onLeaseError);
+    deliver(res, longPoll, jobs, { jobs, settled });
+    deps.events?.delivered(jobs);
   });
 
   app.delete<ParamsDictionary, unknown, Body<'complete'>, Query<'complete'>>(['/v1/complete', '/complete'], (req, res) =>

@@ -5,7 +5,7 @@ import type { HandOff } from './hand-off.js';
 import { noJobEvents, type JobEvents } from './job-events.js';
 import { answerFor, asKeyTaken, keyId, KeyTakenError, possibleAnswers, type Idempotency, type IdempotencyKey } from './idempotency.js';
 import { checkJobKey } from './job-rules.js';
-import type { CompleteBatchResult, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, StateUpdate } from './jobs.js';
+import type { CompleteBatchResult, Delivery, FailResult, FailedJob, JobRef, NewJob, RescheduleRequest, Settled, Settlement, StateUpdate } from './jobs.js';
 import { deleteJobs, deleteJobsKeyed, type RemovedJob } from './sql/complete.js';
 import { insertJobs, insertJobsLeasing, insertJobsLeasingKeyed } from './sql/enqueue.js';
 import { failJob } from './sql/fail.js';
@@ -121,6 +121,25 @@ async function withoutTakenKeys<I, O>(items: Array<Keyed<I>>, run: (items: Array
     let next = 0;
     return items.map((i) => (isTaken(i) ? new KeyTakenError(new Set([keyId(i.idem!)])) : results[next++]!));
   }
+}
+
+interface FailOptions {
+  runId?: string;
+  error?: string;
+  retryIn?: number;
+}
+
+/** Fails an in-flight job with the fail statement; undefined when it is not in flight (or, with runId, not in that delivery). */
+async function failOne(q: Queryable, queue: string, id: string, options: FailOptions): Promise<FailResult | undefined> {
+  const row = await failJob(q, {
+    queue,
+    id,
+    runId: options.runId ?? null,
+    reason: options.error ?? 'failed by worker',
+    retryInSeconds: options.retryIn ?? null,
+  });
+  if (!row) return undefined;
+  return row.outcome === 'failed' ? { outcome: 'failed' } : { outcome: 'retrying', run_at: formatTimestamp(row.run_at) };
 }
 
 export class Store {
@@ -308,28 +327,69 @@ export class Store {
     return { removed: removedBy(refs, rows), rows };
   }
 
-  async fail(queue: string, id: string, options: { runId?: string; error?: string; retryIn?: number }, idem?: IdempotencyKey): Promise<FailResult> {
+  async fail(queue: string, id: string, options: FailOptions, idem?: IdempotencyKey): Promise<FailResult> {
     const outcome = await this.effect<Outcome<FailResult>>(
       idem !== undefined,
       async (q) => {
-        const row = await failJob(q, {
-          queue,
-          id,
-          runId: options.runId ?? null,
-          reason: options.error ?? 'failed by worker',
-          retryInSeconds: options.retryIn ?? null,
-        });
-        if (!row) return { error: new JobNotFoundError(queue, id, true) };
-        return { result: row.outcome === 'failed' ? { outcome: 'failed' } : { outcome: 'retrying', run_at: formatTimestamp(row.run_at) } };
+        const result = await failOne(q, queue, id, options);
+        return result ? { result } : { error: new JobNotFoundError(queue, id, true) };
       },
       (o) => [idem && answerFor(idem, o)],
     );
     const result = unwrap(outcome);
-    if (result.outcome === 'retrying') this.events.retried(queue, 'fail', 1);
-    else this.events.failed(queue, 'fail', 1);
+    this.failedOne(queue, result);
     // A retry may be due at once (retry_in 0): waiting polls must hear of it.
     if (result.outcome === 'retrying') this.onAvailable([queue]);
     return result;
+  }
+
+  private failedOne(queue: string, result: FailResult): void {
+    if (result.outcome === 'retrying') this.events.retried(queue, 'fail', 1);
+    else this.events.failed(queue, 'fail', 1);
+  }
+
+  /**
+   * Settles deliveries (`POST /v1/next`): the completions with the batch completion's
+   * statement, then each failure with the fail statement, in body order. With more than one
+   * statement they share a transaction: an error leaves none of them applied, so that an
+   * error answer always means "nothing settled". Every item names its run_id, so settling
+   * again (a resent request) finds the deliveries gone: no second effect.
+   */
+  async settle(items: Settlement[]): Promise<Settled> {
+    const settled: Settled = { completed: [], failed: [], not_found: [] };
+    if (items.length === 0) return settled;
+    const delivery = ({ queue, job_id, run_id }: Settlement): Delivery => ({ queue, job_id, run_id });
+    const completions = items.filter((i) => i.fail === undefined).map(delivery);
+    const failures = items.filter((i) => i.fail !== undefined);
+    const run = async (q: Queryable) => {
+      const removal = await this.removeEach(q, completions);
+      const failed: Array<FailResult | undefined> = [];
+      for (const f of failures) failed.push(await failOne(q, f.queue, f.job_id, { runId: f.run_id, error: f.fail!.error, retryIn: f.fail!.retry_in }));
+      return { ...removal, failed };
+    };
+    const statements = (completions.length > 0 ? 1 : 0) + failures.length;
+    const { removed, rows, failed } = statements > 1 ? await this.db.transaction(run) : await run(this.db);
+    this.completed(rows);
+    const retrying = new Set<string>();
+    let c = 0;
+    let f = 0;
+    for (const item of items) {
+      if (item.fail === undefined) {
+        (removed[c] ? settled.completed : settled.not_found).push(completions[c]!);
+        c++;
+        continue;
+      }
+      const result = failed[f++];
+      if (!result) {
+        settled.not_found.push(delivery(item));
+        continue;
+      }
+      settled.failed.push({ ...delivery(item), ...result });
+      this.failedOne(item.queue, result);
+      if (result.outcome === 'retrying') retrying.add(item.queue);
+    }
+    if (retrying.size > 0) this.onAvailable([...retrying]);
+    return settled;
   }
 
   async listFailed(queue: string, id: string | undefined, limit: number): Promise<FailedJob[]> {

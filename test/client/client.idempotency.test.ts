@@ -91,6 +91,8 @@ describe('RelayClient: Idempotency-Key', () => {
       client: client(),
       queue,
       logger: {},
+      // The keyed completion request is the subject here, not a poll carrying it.
+      settleOnPoll: false,
       async process() {
         runs++;
       },

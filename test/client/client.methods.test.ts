@@ -331,6 +331,70 @@ describe('RelayClient methods against a live server', () => {
     });
   });
 
+  describe('settleAndNext', () => {
+    it('completes and fails deliveries, then leases, in one request', async () => {
+      const c = new RelayClient<Mail, Progress>({ baseUrl: proxy.url });
+      const queue = uniqueQueue();
+      await c.enqueueBatch(['a', 'b', 'c', 'd'].map((id, n) => ({ id, queue, timeout: 30, max_retries: 1, payload: { to: 'x', n } })));
+      const [a, b, c2] = await c.next(queue, { numJobs: 3 });
+      const before = proxy.requests.length;
+      const result = await c.settleAndNext(queue, {
+        numJobs: 5,
+        complete: [{ queue, job_id: a!.id, run_id: a!.run_id }, { queue, job_id: c2!.id, run_id: `${c2!.run_id}0` }],
+        fail: [{ queue, job_id: b!.id, run_id: b!.run_id, error: 'later', retryIn: 3600 }],
+      });
+      expect(proxy.requests.length - before).to.equal(1);
+      const [seen] = proxy.requests.slice(before);
+      expect([seen!.method, seen!.path]).to.deep.equal(['POST', '/v1/next']);
+      expect(result.settled.completed).to.deep.equal([{ queue, job_id: 'a', run_id: a!.run_id }]);
+      expect(result.settled.failed).to.have.length(1);
+      expect(result.settled.failed[0]).to.include({ queue, job_id: 'b', run_id: b!.run_id, outcome: 'retrying' });
+      expect(result.settled.not_found).to.deep.equal([{ queue, job_id: 'c', run_id: `${c2!.run_id}0` }]);
+      expect(result.jobs.map((j) => [j.id, j.payload.n])).to.deep.equal([['d', 3]]);
+      expect((await c.getJob(queue, 'b'))).to.include({ status: 'scheduled', retries: 1 });
+    });
+
+    it('settles only with numJobs 0, and answers no jobs (not an error) when none is available', async () => {
+      const c = client();
+      const queue = uniqueQueue();
+      await c.enqueue({ id: 'a', queue, timeout: 30 });
+      const [a] = await c.next(queue);
+      expect(await c.settleAndNext(queue, { numJobs: 0, complete: [{ queue, job_id: a!.id, run_id: a!.run_id }] })).to.deep.equal({
+        jobs: [],
+        settled: { completed: [{ queue, job_id: 'a', run_id: a!.run_id }], failed: [], not_found: [] },
+      });
+      expect(await c.settleAndNext(queue)).to.deep.equal({ jobs: [], settled: { completed: [], failed: [], not_found: [] } });
+    });
+
+    it('is resent after a lost answer, settling nothing twice (the retry finds the delivery not_found)', async () => {
+      const c = new RelayClient<Mail, Progress>({ baseUrl: proxy.url, retry: { initialDelayMs: 1 } });
+      const queue = uniqueQueue();
+      await c.enqueueBatch(['a', 'b'].map((id) => ({ id, queue, timeout: 30, max_retries: 5 })));
+      const [a, b] = await c.next(queue, { numJobs: 2 });
+      proxy.scriptFor('/v1/next', 'pass-then-drop');
+      const uncertain: boolean[] = [];
+      const result = await c.settleAndNext(queue, {
+        numJobs: 0,
+        complete: [{ queue, job_id: a!.id, run_id: a!.run_id }],
+        fail: [{ queue, job_id: b!.id, run_id: b!.run_id, retryIn: 0 }],
+        retry: { onRetry: (e) => uncertain.push(e.uncertain) },
+      });
+      expect(uncertain).to.deep.equal([true]);
+      expect(result.settled.not_found.map((r) => r.job_id)).to.deep.equal(['a', 'b']);
+      expect(await c.getJob(queue, 'b')).to.include({ status: 'waiting', retries: 1 });
+    });
+
+    it('refuses more than 1000 deliveries before any request, and a malformed one with ValidationError', async () => {
+      const queue = uniqueQueue();
+      const many = Array.from({ length: 1001 }, (_, i) => ({ queue, job_id: String(i), run_id: '1' }));
+      const before = proxy.requests.length;
+      const c = new RelayClient({ baseUrl: proxy.url });
+      expect(await rejection(c.settleAndNext(queue, { complete: many }))).to.be.instanceOf(RangeError);
+      expect(proxy.requests.length).to.equal(before);
+      expect(await rejection(c.settleAndNext(queue, { complete: [{ queue, job_id: '', run_id: '1' }] }))).to.be.instanceOf(ValidationError);
+    });
+  });
+
   describe('fail and listFailed', () => {
     it('returns a job with retries left to its queue at now + retryIn, keeping its state', async () => {
       const c = client();

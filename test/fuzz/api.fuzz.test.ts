@@ -214,6 +214,10 @@ function record(ledger: Ledger, req: FuzzRequest, r: Rendered, answer: Answer): 
     case 'completeBatch':
       for (const ref of body?.completed ?? []) ledger.gone(ref.queue, ref.job_id);
       break;
+    case 'settleAndNext':
+      for (const ref of body?.settled?.completed ?? []) ledger.gone(ref.queue, ref.job_id);
+      for (const ref of body?.settled?.failed ?? []) if (ref.outcome === 'failed') ledger.gone(ref.queue, ref.job_id);
+      break;
     case 'fail':
       if (answer.status === 202 && body?.outcome === 'failed' && one('queue') !== undefined && one('job_id') !== undefined) ledger.gone(one('queue')!, one('job_id')!);
       break;

@@ -72,12 +72,18 @@ describe('Worker: a stale run_id changes nothing', () => {
     expect(lost.sort()).to.deep.equal([...ids].sort());
     expect(settledByWorker).to.equal(0);
     for (const id of ['heartbeat', 'reschedule', 'fail']) expect(outcomes[id], id).to.be.instanceOf(LeaseLostError);
-    // Every call the runtime made for these jobs named the first delivery.
-    for (const seen of recorder.calls.filter((c) => c.path !== '/v1/next')) {
-      const refs = seen.path === '/v1/complete/batch' ? JSON.parse(seen.body) : [seen.path === '/reschedule' ? JSON.parse(seen.body) : Object.fromEntries(seen.query)];
-      for (const ref of refs) expect(ref.run_id, `${seen.method} ${seen.path}`).to.equal(firstRuns.get(ref.job_id ?? ref.id));
+    // Every call the runtime made for these jobs named the first delivery (a completion on a
+    // poll, POST /v1/next, too).
+    const settling = recorder.calls.filter((c) => !(c.path === '/v1/next' && c.method === 'GET'));
+    const refsOf = (seen: (typeof settling)[number]) => {
+      if (seen.path === '/v1/complete/batch' || seen.path === '/v1/next') return JSON.parse(seen.body || '[]');
+      return [seen.path === '/reschedule' ? JSON.parse(seen.body) : Object.fromEntries(seen.query)];
+    };
+    for (const seen of settling) {
+      for (const ref of refsOf(seen)) expect(ref.run_id, `${seen.method} ${seen.path}`).to.equal(firstRuns.get(ref.job_id ?? ref.id));
     }
-    expect(recorder.seen('/v1/complete/batch')).to.have.length(1);
+    const completions = settling.filter((c) => c.path === '/v1/complete/batch' || c.path === '/v1/next').flatMap(refsOf);
+    expect(completions.map((r: { job_id: string }) => r.job_id)).to.deep.equal(['complete']);
     expect(recorder.seen('/v1/fail')).to.have.length(2);
     expect(recorder.seen('/reschedule')).to.have.length(1);
 

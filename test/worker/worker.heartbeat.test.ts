@@ -91,8 +91,10 @@ describe('Worker: heartbeats', () => {
     await enqueue({ id: 'a', queue, timeout: 30, max_retries: 3, state: { keep: true } });
     const recorder = new Recorder();
     const worker = new Worker({ logger: {}, client: recorder.client(), queue, heartbeatIntervalMs: 100, process: async () => { await sleep(250); } });
+    let completed = false;
+    worker.on('completed', () => (completed = true));
     await worker.start();
-    await eventually(async () => recorder.seen('/v1/complete/batch').length === 1, 5000);
+    await eventually(async () => completed, 5000);
     await worker.stop();
     const beats = recorder.seen('/v1/heartbeat', 'PATCH');
     expect(beats.length).to.be.at.least(1);

@@ -13,7 +13,7 @@ describe('Worker: options, events and logging', () => {
     const settingsSeen: Array<[string, number, number]> = [];
     class Mailer extends Worker<{ to: string }> {
       constructor(options: Partial<WorkerOptions<{ to: string }>> = {}) {
-        super({ client: recorder.client<{ to: string }>(), queue, concurrency: 2, waitSeconds: 0, completionBatchWindowMs: 0, logger: {}, ...options });
+        super({ client: recorder.client<{ to: string }>(), queue, concurrency: 2, waitSeconds: 0, completionBatchWindowMs: 0, settleOnPoll: false, logger: {}, ...options });
       }
 
       override async process(job: ActiveJob<{ to: string }>): Promise<void> {
@@ -53,12 +53,13 @@ describe('Worker: options, events and logging', () => {
       [{ ...base, pollIntervalMs: 200, maxPollIntervalMs: 100 }, /maxPollIntervalMs/],
       [{ ...base, heartbeatIntervalMs: -1 }, /heartbeatIntervalMs/],
       [{ ...base, completionBatchWindowMs: -1 }, /completionBatchWindowMs/],
+      [{ ...base, settleOnPoll: 'yes' as unknown as boolean }, /settleOnPoll/],
       [{ ...base, process: 'not a function' as never }, /process/],
     ];
     for (const [options, message] of cases) {
       expect(() => new Worker(options), JSON.stringify(options)).to.throw(TypeError).with.property('message').that.matches(message);
     }
-    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 'auto', waitSeconds: 30, pollIntervalMs: 100, maxPollIntervalMs: 5000, shutdownTimeoutMs: 25_000, completionBatchWindowMs: 5 });
+    expect(workerDefaults).to.include({ concurrency: 1, prefetch: 'auto', waitSeconds: 30, pollIntervalMs: 100, maxPollIntervalMs: 5000, shutdownTimeoutMs: 25_000, completionBatchWindowMs: 5, settleOnPoll: true });
   });
 
   it('start() refuses a worker without process, or with it both as an option and as a method', async () => {
@@ -74,12 +75,15 @@ describe('Worker: options, events and logging', () => {
     expect(both.status).to.equal('idle');
   });
 
-  /** Runs n jobs of a new queue through a worker of concurrency n; the batch completion requests it sent. */
+  /**
+   * Runs n jobs of a new queue through a worker of concurrency n, completions on their own (not
+   * on polls: see worker.settle-on-poll.test.ts); the batch completion requests it sent.
+   */
   async function completionBatches(n: number, handler: () => Promise<void>): Promise<Array<Array<{ job_id: string; run_id?: string }>>> {
     const queue = uniqueQueue('batch');
     await enqueueBatch(Array.from({ length: n }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
     const recorder = new Recorder();
-    const worker = new Worker({ logger: {}, client: recorder.client(), queue, concurrency: n, process: handler });
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, concurrency: n, settleOnPoll: false, process: handler });
     let completed = 0;
     worker.on('completed', () => completed++);
     await worker.start();

@@ -29,6 +29,8 @@ describe('Worker: a completion whose answer was lost', () => {
       client: new RelayClient({ baseUrl: proxy.url, idempotencyKeys: false, retry: { maxAttempts, initialDelayMs: 10, maxDelayMs: 20 } }),
       queue,
       completionBatchWindowMs,
+      // The completion's own request is the subject here, not a poll carrying it.
+      settleOnPoll: false,
       waitSeconds: 1,
       logger: { warn: (message, fields) => warnings.push({ message, fields }) },
       process: async () => undefined,

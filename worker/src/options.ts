@@ -65,6 +65,16 @@ export interface WorkerOptions<P = unknown, S = unknown> {
    */
   completionBatchWindowMs?: number;
   /**
+   * Whether completions ride on the next poll (`POST /v1/next`, one request fewer per job)
+   * when one is sent while they wait: a poll for the slots the finished jobs freed usually is.
+   * A poll that carries completions does not wait on the server (its `wait` is 0), so their
+   * outcome comes back at once; while a poll is already under way (a long poll on an idle
+   * queue), completions go on their own as `completionBatchWindowMs` says. Default true;
+   * false sends every completion on its own (for servers older than `POST /v1/next`; a worker
+   * also stops carrying completions by itself when the server answers that it has no such route).
+   */
+  settleOnPoll?: boolean;
+  /**
    * How long `process` may run for one job. Past it, `job.signal` aborts with a
    * JobTimeoutError and the job is failed at once with that error's message (it is retried as
    * any failure, or moved to the failed jobs). The slot stays taken until `process` returns.
@@ -98,6 +108,7 @@ export const workerDefaults = Object.freeze({
   maxPollIntervalMs: 5_000,
   shutdownTimeoutMs: 25_000,
   completionBatchWindowMs: 5,
+  settleOnPoll: true,
   /** The least default heartbeat interval, for jobs with a very short timeout. */
   minHeartbeatIntervalMs: 100,
 });
@@ -118,6 +129,7 @@ export interface WorkerSettings<P = unknown, S = unknown> {
   readonly heartbeatIntervalMs: number | undefined;
   readonly shutdownTimeoutMs: number;
   readonly completionBatchWindowMs: number;
+  readonly settleOnPoll: boolean;
   readonly jobTimeoutMs: number | undefined;
   readonly logger: Logger;
   readonly metrics: WorkerMetricsOptions | undefined;
@@ -163,6 +175,8 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
   check(typeof shutdownTimeoutMs === 'number' && shutdownTimeoutMs >= 0, 'shutdownTimeoutMs', 'a number of ms, 0 or more', shutdownTimeoutMs);
   const completionBatchWindowMs = given.completionBatchWindowMs ?? workerDefaults.completionBatchWindowMs;
   check(isNumber(completionBatchWindowMs) && completionBatchWindowMs >= 0, 'completionBatchWindowMs', 'a number of ms, 0 or more', completionBatchWindowMs);
+  const settleOnPoll = given.settleOnPoll ?? workerDefaults.settleOnPoll;
+  check(typeof settleOnPoll === 'boolean', 'settleOnPoll', 'true or false', settleOnPoll);
   const jobTimeoutMs = given.jobTimeoutMs;
   if (jobTimeoutMs !== undefined) check(typeof jobTimeoutMs === 'number' && jobTimeoutMs > 0, 'jobTimeoutMs', 'a positive number of ms', jobTimeoutMs);
   const logger = given.logger ?? stderrLogger;
@@ -184,6 +198,7 @@ export function resolveSettings<P, S>(options: WorkerOptions<P, S>): WorkerSetti
     heartbeatIntervalMs,
     shutdownTimeoutMs,
     completionBatchWindowMs,
+    settleOnPoll,
     jobTimeoutMs: jobTimeoutMs === Infinity ? undefined : jobTimeoutMs,
     logger,
     metrics,

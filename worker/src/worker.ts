@@ -6,10 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { RelayError, RetryableError, type FailResult, type Job } from '@relay-ts/client';
+import { RelayError, RetryableError, RouteNotFoundError, type FailResult, type Job, type RetryEvent } from '@relay-ts/client';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { equalJitterBackoff, pause, timerMs } from './backoff.js';
-import { Completer } from './completions.js';
+import { Completer, mayHaveGoneThrough, type CarriedCompletions } from './completions.js';
 import { JobTimeoutError, type LeaseLostError } from './errors.js';
 import { RunningJob, type ActiveJob, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
@@ -156,7 +156,7 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
     this.#limit = pLimit(settings.concurrency);
     this.#autoPrefetch = settings.prefetch === 'auto' ? new AutoPrefetch(settings.concurrency) : undefined;
     // Nothing else can join a batch of completions while no handler is running.
-    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0);
+    this.#completer = new Completer(settings.client, settings.completionBatchWindowMs, () => this.#held === 0, settings.settleOnPoll);
     this.#polling = new AbortController();
     this.#forced = new AbortController();
     this.#stopped = undefined;
@@ -244,6 +244,10 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
    * held plus jobs asked for stay within `concurrency` + `prefetch` (with 'auto', what
    * AutoPrefetch holds ahead at the moment). The free slots are not split over two polls on
    * purpose: that only adds requests per job (see the bench).
+   *
+   * With `settleOnPoll`, a poll takes the completions waiting when it is sent and carries them
+   * (see #carry): the poll for the slots that finished jobs freed goes out on the turn after
+   * they finished, so their completions ride on it instead of costing a request of their own.
    */
   async #poll(settings: WorkerSettings<P, S>, polling: () => void): Promise<void> {
     const { client, queue, concurrency, prefetch, waitSeconds, pollIntervalMs, maxPollIntervalMs, logger } = settings;
@@ -255,13 +259,21 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
     let errors = 0;
     /** Set by an answer: how long to wait before the next poll. */
     let pauseMs = 0;
+    /** Whether polls carry completions; cleared when the server has no `POST /v1/next`. */
+    let carry = settings.settleOnPoll;
 
     const send = (numJobs: number) => {
       asked += numJobs;
       const sentAt = Date.now();
       // The leases of the jobs it brings began after this, never before.
       const leasedAt = performance.now();
-      const request = client.next(queue, { numJobs, wait: waitSeconds, signal: stop });
+      const poll = () => client.next(queue, { numJobs, wait: waitSeconds, signal: stop });
+      const carried = carry ? this.#completer!.take() : undefined;
+      const noRoute = () => {
+        carry = false;
+        log(logger, 'warn', 'the server has no POST /v1/next: completions go on their own from now on', { queue });
+      };
+      const request = carried ? this.#carry(carried, numJobs, settings, noRoute, poll) : poll();
       const settled = request.then(
         (jobs) => {
           errors = 0;
@@ -271,6 +283,10 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
             empty = 0;
             // Dispatched even when stop() came meanwhile: a job in hand is never dropped.
             for (const leased of jobs) this.#dispatch(leased, settings, leasedAt);
+          } else if (carried) {
+            // It did not wait on the server (see #carry): not an early empty answer. The next
+            // poll, a long one, goes at once.
+            empty = 0;
           } else if (waitSeconds > 0 && Date.now() - sentAt >= waitSeconds * 900) {
             // A long poll that the server held for its whole wait is the idle rhythm: poll again.
             empty = 0;
@@ -325,6 +341,38 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       await Promise.all(underWay);
     } finally {
       polling();
+    }
+  }
+
+  /**
+   * A poll that carries completions (`POST /v1/next`). It does not wait on the server: their
+   * outcomes come back at once, never held by a long poll on an idle queue, and stop() does not
+   * abort it, so they are not left in doubt. When it fails, they go on their own, each one
+   * found gone then counted as completed if the poll may have gone through. A server without
+   * the route gets a plain poll instead (noRoute turns the carrying off).
+   */
+  async #carry(
+    carried: CarriedCompletions,
+    numJobs: number,
+    settings: WorkerSettings<P, S>,
+    noRoute: () => void,
+    poll: () => Promise<Job<P, S>[]>,
+  ): Promise<Job<P, S>[]> {
+    let uncertain = false;
+    const onRetry = (event: RetryEvent) => {
+      if (event.uncertain) uncertain = true;
+    };
+    try {
+      const { jobs, settled } = await settings.client.settleAndNext(settings.queue, { numJobs, complete: carried.deliveries, retry: { onRetry } });
+      carried.settled(settled, uncertain);
+      return jobs;
+    } catch (error) {
+      carried.unsent(mayHaveGoneThrough(error, uncertain));
+      if (error instanceof RouteNotFoundError || (error instanceof RelayError && error.status === 405)) {
+        noRoute();
+        return poll();
+      }
+      throw error;
     }
   }
 
