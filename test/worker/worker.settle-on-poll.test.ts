@@ -24,6 +24,9 @@ async function runBacklog(jobs: number, options: { settleOnPoll: boolean; concur
     client: recorder.client(),
     queue,
     waitSeconds: 1,
+    // No jobs leased ahead: with prefetch 'auto' one poll may lease the whole backlog, and the
+    // completions then go in batches of their own while the next poll waits on an empty queue.
+    prefetch: 0,
     ...options,
     process: async () => {
       await sleep(1);
