@@ -60,3 +60,16 @@ export async function pace(n: number, rate: number, fire: (k: number) => void): 
     fire(k);
   }
 }
+
+/** Resolves as promise does, or rejects once ms have passed, naming what did not finish. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { RelayClient, type NewJob } from '@relay-ts/client';
 import { Worker, nodeTransport, type ActiveJob } from '@relay-ts/worker';
-import { JobTally, pace, sleep, type LatencyRun, type ProcessRun, type TimedRun } from './phases.js';
+import { JobTally, pace, sleep, within, type LatencyRun, type ProcessRun, type TimedRun } from './phases.js';
 
 /** The application_name of the relay server's connections (server/src/db/postgres.ts). */
 export const RELAY_APPLICATION_NAME = 'relay-ts';
@@ -55,18 +55,6 @@ class CountingWorker<P> extends Worker<P> {
     this.onJob(job);
     this.tally.processed(job.id);
     if (this.heartbeat) await job.heartbeat({ step: 1 });
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -2,17 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../phases.js';
 
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within } from '../phases.js';
 
 /** Polls `check` every `everyMs` until it holds (or throws after ms). */
 export async function waitFor(check: () => Promise<boolean>, ms: number, everyMs = 2): Promise<void> {
