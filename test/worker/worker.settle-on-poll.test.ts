@@ -13,7 +13,7 @@ import { Worker } from '../../worker/src/index.js';
  */
 
 /** Runs a worker over `jobs` jobs of a fresh queue until all are completed; returns what it sent and saw. */
-async function runBacklog(jobs: number, options: { settleOnPoll: boolean; concurrency: number }) {
+async function runBacklog(jobs: number, options: { settleOnPoll: boolean; concurrency: number; prefetch?: number | 'auto'; completionBatchWindowMs?: number }) {
   const queue = uniqueQueue('settle');
   await enqueueBatch(Array.from({ length: jobs }, (_, i) => ({ id: `j${i}`, queue, timeout: 30 })));
   const recorder = new Recorder();
@@ -76,6 +76,52 @@ describe('Worker: completions ride on the next poll (settleOnPoll)', () => {
     expect(carried, 'most completions rode on a poll').to.be.greaterThan(jobs / 2);
   });
 
+  it('with no completion window and many jobs in hand, sends the completions no poll carried together, not one request each', async function () {
+    this.timeout(60_000);
+    const jobs = 300;
+    // Jobs leased far ahead of the slots finish many at a time, more than a poll takes.
+    const on = await runBacklog(jobs, { settleOnPoll: true, concurrency: 8, prefetch: 200, completionBatchWindowMs: 0 });
+    const off = await runBacklog(jobs, { settleOnPoll: false, concurrency: 8, prefetch: 200, completionBatchWindowMs: 0 });
+    for (const run of [on, off]) {
+      expect([...run.completed.values()].every((n) => n === 1), 'each job completed once').to.equal(true);
+      expect(run.completed.size).to.equal(jobs);
+      expect(run.lost).to.deep.equal([]);
+      expect(await drain(run.queue)).to.deep.equal([]);
+    }
+    const ids = (calls: Array<{ body: string }>) => calls.flatMap((c) => (JSON.parse(c.body) as Array<{ job_id: string }>).map((r) => r.job_id));
+    const carried = ids(on.recorder.seen('/v1/next', 'POST'));
+    const batched = ids(on.recorder.seen('/v1/complete/batch'));
+    const alone = on.recorder.seen('/v1/complete', 'DELETE');
+    expect(carried.length + batched.length + alone.length, 'every completion sent once').to.equal(jobs);
+    expect(alone.length, 'completions sent one request each').to.be.below(jobs / 10);
+    expect(on.calls, 'requests in all').to.be.below(jobs / 4);
+    // Off, with no window, each goes alone (the seed's route), as before.
+    expect(off.recorder.seen('/v1/complete', 'DELETE')).to.have.length(jobs);
+    expect(off.recorder.seen('/v1/complete/batch')).to.deep.equal([]);
+  });
+
+  it('on a quiet queue, does not put off the long poll to carry a completion: the completion goes beside it', async function () {
+    this.timeout(20_000);
+    const queue = uniqueQueue('quiet');
+    const recorder = new Recorder();
+    const worker = new Worker({ logger: {}, client: recorder.client(), queue, concurrency: 4, waitSeconds: 30, process: async () => undefined });
+    const completed: string[] = [];
+    worker.on('completed', (job) => completed.push(job.id));
+    await worker.start();
+    try {
+      // One job at a time, each answered to a long poll that asked for more: no backlog.
+      for (const id of ['a', 'b', 'c']) {
+        await enqueueBatch([{ id, queue, timeout: 30 }]);
+        await eventually(async () => completed.includes(id), 5_000, 5);
+      }
+      expect(recorder.seen('/v1/next', 'POST'), 'no poll carried a completion').to.deep.equal([]);
+      expect(recorder.seen('/v1/complete', 'DELETE').length + recorder.seen('/v1/complete/batch').length).to.equal(3);
+      expect(await drain(queue)).to.deep.equal([]);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('does not hold a completion while a long poll is under way: it goes on its own at once', async function () {
     this.timeout(20_000);
     const queue = uniqueQueue('idle');
@@ -107,7 +153,7 @@ describe('Worker: completions ride on the next poll (settleOnPoll)', () => {
     });
     afterEach(() => proxy.close());
 
-    async function run(queue: string, replies: Parameters<TestProxy['scriptFor']>[1][]) {
+    async function run(queue: string, replies: Parameters<TestProxy['scriptFor']>[1][], completionBatchWindowMs?: number) {
       // Short leases: a job leased to a poll whose answer was lost comes back soon.
       await new RelayClient({ baseUrl: relay().url }).enqueueBatch(['a', 'b'].map((id) => ({ id, queue, timeout: 2, max_retries: 3 })));
       const events: string[] = [];
@@ -119,6 +165,7 @@ describe('Worker: completions ride on the next poll (settleOnPoll)', () => {
         queue,
         waitSeconds: 1,
         pollIntervalMs: 10,
+        ...(completionBatchWindowMs === undefined ? {} : { completionBatchWindowMs }),
         logger: { warn: (message) => warnings.push(message) },
         process: async () => undefined,
       });
@@ -148,6 +195,18 @@ describe('Worker: completions ride on the next poll (settleOnPoll)', () => {
       expect(events.sort()).to.deep.equal(['completed a', 'completed b']);
       expect(warnings.filter((w) => /no POST \/v1\/next/.test(w))).to.have.length(1);
       expect(proxy.seen('/v1/next').filter((c) => c.method === 'POST'), 'tried once').to.have.length(1);
+      expect(await drain(queue)).to.deep.equal([]);
+    });
+
+    it('on a server without POST /v1/next and no completion window: each completion alone, as the seed has it', async function () {
+      this.timeout(20_000);
+      const queue = uniqueQueue('old-server-each');
+      const refused = { status: 404, body: { type: 'urn:relay-ts:problem:route-not-found', title: 'Not Found', status: 404, detail: 'no such route' } };
+      const { events } = await run(queue, [refused], 0);
+      expect(events.sort()).to.deep.equal(['completed a', 'completed b']);
+      // a's completion, carried by the refused poll, goes alone too.
+      expect(proxy.seen('/v1/complete').filter((c) => c.method === 'DELETE'), 'one DELETE per job').to.have.length(2);
+      expect(proxy.seen('/v1/complete/batch')).to.deep.equal([]);
       expect(await drain(queue)).to.deep.equal([]);
     });
   });

@@ -3,7 +3,9 @@
  * jobs that finish within a few milliseconds of each other coalesced into one
  * `POST /v1/complete/batch`. With settleOnPoll, the worker's next poll may take the
  * completions waiting at that moment (take()) and carry them (`POST /v1/next`); those it does
- * not take go as above. Every completion names its delivery (`run_id`).
+ * not take go together in one `POST /v1/complete/batch` (a server with `POST /v1/next` has
+ * it), with no window as soon as no poll took them. Every completion names its delivery
+ * (`run_id`).
  */
 import { JobNotFoundError, MAX_COMPLETE_BATCH, RelayError, type Delivery, type JobRef, type RelayClient, type RetryEvent, type Settled } from '@relay-ts/client';
 import { timerMs } from './backoff.js';
@@ -58,8 +60,16 @@ export class Completer {
     private readonly windowMs: number,
     private readonly nothingElseComing: (pending: number) => boolean = () => false,
     /** Whether polls may take the completions (take()); they then wait for one turn longer before going alone. */
-    private readonly settleOnPoll = false,
+    private settleOnPoll = false,
   ) {}
+
+  /**
+   * The server has no `POST /v1/next`: no poll takes completions any more, and without a
+   * window each goes alone again (such a server may have no batch route either).
+   */
+  stopSettlingOnPoll(): void {
+    this.settleOnPoll = false;
+  }
 
   /** Completes one delivery of a job. Rejects with the client's error when the call fails. */
   async complete(queue: string, jobId: string, runId: string): Promise<CompletionOutcome> {
@@ -99,7 +109,7 @@ export class Completer {
     return {
       deliveries: batch.map((p) => p.ref),
       settled: (settled, uncertain) => this.#resolve(batch, settled.completed, uncertain),
-      unsent: (uncertain) => void this.#send(batch, uncertain),
+      unsent: (uncertain) => this.#sendNow(batch, uncertain),
     };
   }
 
@@ -108,10 +118,18 @@ export class Completer {
     this.#cancelTimers();
     const batch = this.#pending;
     this.#pending = [];
-    if (batch.length === 0) return;
-    if (this.windowMs > 0) return void this.#send(batch);
-    // No window: each alone, as without settleOnPoll.
-    for (const p of batch) this.#completeOne(p.ref.queue, p.ref.job_id, p.ref.run_id).then(p.resolve, p.reject);
+    if (batch.length > 0) this.#sendNow(batch);
+  }
+
+  /**
+   * Sends a batch in one request, or each completion alone with no window (as without
+   * settleOnPoll). With settleOnPoll, several at once go together even with no window, as a
+   * poll would have carried them: a request of one job each would cost far more (and as many
+   * sockets at once), and the window's meaning, no wait, is kept. uncertain as for #send.
+   */
+  #sendNow(batch: Pending[], uncertain = false): void {
+    if (this.windowMs > 0 || (this.settleOnPoll && batch.length > 1)) return void this.#send(batch, uncertain);
+    for (const p of batch) this.#completeOne(p.ref.queue, p.ref.job_id, p.ref.run_id, uncertain).then(p.resolve, p.reject);
   }
 
   #cancelTimers(): void {
@@ -121,13 +139,14 @@ export class Completer {
     this.#soon = undefined;
   }
 
-  async #completeOne(queue: string, jobId: string, runId: string): Promise<CompletionOutcome> {
+  async #completeOne(queue: string, jobId: string, runId: string, uncertainEarlier = false): Promise<CompletionOutcome> {
     try {
       await this.client.complete(queue, jobId, { runId });
       return 'completed';
     } catch (error) {
-      // A 404 after an attempt that may have gone through: most likely that attempt did it.
-      if (error instanceof JobNotFoundError) return error.afterUncertainAttempt ? 'completed' : 'not_found';
+      // A 404 after an attempt that may have gone through (this call's, or a poll's that carried
+      // it): most likely that attempt did it.
+      if (error instanceof JobNotFoundError) return error.afterUncertainAttempt || uncertainEarlier ? 'completed' : 'not_found';
       throw error;
     }
   }

@@ -61,15 +61,18 @@ export interface WorkerOptions<P = unknown, S = unknown> {
   shutdownTimeoutMs?: number;
   /**
    * How long a completion waits for others to join it in one `POST /v1/complete/batch`.
-   * 0 completes each job alone with `DELETE /v1/complete`. Default 5.
+   * 0: no wait. Without settleOnPoll each job is then completed alone with
+   * `DELETE /v1/complete`; with it, completions that finish together go as one batch.
+   * Default 5.
    */
   completionBatchWindowMs?: number;
   /**
    * Whether completions ride on the next poll (`POST /v1/next`, one request fewer per job)
-   * when one is sent while they wait: a poll for the slots the finished jobs freed usually is.
-   * A poll that carries completions does not wait on the server (its `wait` is 0), so their
-   * outcome comes back at once; while a poll is already under way (a long poll on an idle
-   * queue), completions go on their own as `completionBatchWindowMs` says. Default true;
+   * when one is sent under a backlog while they wait: a poll for the slots the finished jobs
+   * freed usually is. A poll that carries completions does not wait on the server (its `wait`
+   * is 0), so their outcome comes back at once; on a quiet queue, or while a poll is already
+   * under way (a long poll on an idle queue), completions go on their own as
+   * `completionBatchWindowMs` says. Default true;
    * false sends every completion on its own (for servers older than `POST /v1/next`; a worker
    * also stops carrying completions by itself when the server answers that it has no such route).
    */

@@ -14,7 +14,7 @@ import { JobTimeoutError, type LeaseLostError } from './errors.js';
 import { RunningJob, type ActiveJob, type JobContext } from './job.js';
 import { log, type Logger } from './logger.js';
 import { instrument } from './metrics.js';
-import { AutoPrefetch } from './prefetch.js';
+import { AutoPrefetch, MAX_AHEAD } from './prefetch.js';
 import { resolveSettings, workerDefaults, type ProcessFunction, type StartOptions, type WorkerOptions, type WorkerSettings } from './options.js';
 import { inHandlerSpan } from './tracing.js';
 
@@ -245,9 +245,10 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
    * AutoPrefetch holds ahead at the moment). The free slots are not split over two polls on
    * purpose: that only adds requests per job (see the bench).
    *
-   * With `settleOnPoll`, a poll takes the completions waiting when it is sent and carries them
-   * (see #carry): the poll for the slots that finished jobs freed goes out on the turn after
-   * they finished, so their completions ride on it instead of costing a request of their own.
+   * With `settleOnPoll`, a poll sent under a backlog takes the completions waiting when it is
+   * sent and carries them (see #carry): the poll for the slots that finished jobs freed goes
+   * out on the turn after they finished, so their completions ride on it instead of costing a
+   * request of their own.
    */
   async #poll(settings: WorkerSettings<P, S>, polling: () => void): Promise<void> {
     const { client, queue, concurrency, prefetch, waitSeconds, pollIntervalMs, maxPollIntervalMs, logger } = settings;
@@ -268,9 +269,13 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       // The leases of the jobs it brings began after this, never before.
       const leasedAt = performance.now();
       const poll = () => client.next(queue, { numJobs, wait: waitSeconds, signal: stop });
-      const carried = carry ? this.#completer!.take() : undefined;
+      // Only under a backlog: on a quiet queue a carrying poll (wait 0) comes back empty and
+      // the long poll goes a round trip later, so a job enqueued meanwhile waits in the table
+      // instead of being handed over; the completions then go on their own beside the long poll.
+      const carried = carry && backlog ? this.#completer!.take() : undefined;
       const noRoute = () => {
         carry = false;
+        this.#completer!.stopSettlingOnPoll();
         log(logger, 'warn', 'the server has no POST /v1/next: completions go on their own from now on', { queue });
       };
       const request = carried ? this.#carry(carried, numJobs, settings, noRoute, poll) : poll();
@@ -327,7 +332,8 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
         const ahead = this.#autoPrefetch?.ahead ?? (prefetch === 'auto' ? 0 : prefetch);
         const free = concurrency + ahead - this.#held - asked;
         if (free > 0 && pauseMs === 0 && underWay.size < (backlog ? 2 : 1)) {
-          send(free);
+          // A poll for more than a server answers at its default limit would never read as a backlog.
+          send(Math.min(free, MAX_AHEAD));
           polling();
           continue;
         }
@@ -367,11 +373,11 @@ export class Worker<P = unknown, S = unknown> extends EventEmitter<WorkerEvents<
       carried.settled(settled, uncertain);
       return jobs;
     } catch (error) {
+      const routeMissing = error instanceof RouteNotFoundError || (error instanceof RelayError && error.status === 405);
+      // First, so that the completions go as to a server without it (each alone with no window).
+      if (routeMissing) noRoute();
       carried.unsent(mayHaveGoneThrough(error, uncertain));
-      if (error instanceof RouteNotFoundError || (error instanceof RelayError && error.status === 405)) {
-        noRoute();
-        return poll();
-      }
+      if (routeMissing) return poll();
       throw error;
     }
   }
