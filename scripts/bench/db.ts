@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { HEARTBEAT } from '../../server/src/sql/heartbeat.js';
 import { NEXT } from '../../server/src/sql/next.js';
+import { JOBS_CHANNEL } from '../../server/src/notifier.js';
 
 export const DEFAULT_DATABASE_URL = 'postgres://root@127.0.0.1:5432/relay_bench';
 
@@ -48,7 +49,13 @@ export async function truncate(c: pg.ClientBase): Promise<void> {
   await c.query('TRUNCATE relay_jobs, relay_failed_jobs');
 }
 
-/** Inserts n waiting jobs (ids "0".."n-1", payload {"i": n}) in queue, then ANALYZE. */
+/**
+ * Inserts n waiting jobs (ids "0".."n-1", payload {"i": n}) in queue, then ANALYZE, and
+ * announces them as another relay server's enqueue would. Unannounced, they would be invisible
+ * to a server that found the queue empty less than its re-check interval ago (the end of the
+ * previous phase): its first long poll would sleep until the re-check, and the phase would
+ * time that sleep rather than the queue.
+ */
 export async function preload(c: pg.ClientBase, queue: string, n: number): Promise<void> {
   await c.query(
     `INSERT INTO relay_jobs (queue, id, timeout, payload)
@@ -56,6 +63,7 @@ export async function preload(c: pg.ClientBase, queue: string, n: number): Promi
     [queue, n],
   );
   await c.query('ANALYZE relay_jobs');
+  await c.query('SELECT pg_notify($1, $2)', [JOBS_CHANNEL, `bench-preload:${queue}`]);
 }
 
 export async function countJobs(c: pg.ClientBase): Promise<{ jobs: number; failed: number }> {
